@@ -1,0 +1,397 @@
+//! Parsing of the `sticky_session` directive's parameters, independent of nginx.
+
+use core::fmt;
+
+/// At most this many `name=` parameters per directive.
+pub const MAX_NAMES: usize = 8;
+/// Longest accepted id parameter name.
+pub const MAX_NAME_LEN: usize = 32;
+/// Default idle timeout: one hour, longer than PHP's and Tomcat's default session lifetimes.
+pub const DEFAULT_TIMEOUT: u32 = 3600;
+/// Default zone size when `zone=` is not given.
+pub const DEFAULT_ZONE_SIZE: usize = 1024 * 1024;
+/// Smallest zone: the slab allocator needs a few pages of its own.
+pub const MIN_ZONE_SIZE: usize = 32 * 1024;
+/// Default longest id accepted from a request or a response.
+pub const DEFAULT_MAX_ID_LEN: usize = 128;
+/// Upper bound for `max_id_len=`.
+pub const MAX_ID_LEN_LIMIT: usize = 512;
+/// Names used when no `name=` is given: PHP, Java servlets, generic portals.
+pub const DEFAULT_NAMES: [&[u8]; 3] = [b"PHPSESSID", b"jsessionid", b"sid"];
+
+/// The session id parameter names of one upstream, stored inline so the
+/// configuration is plain data that nginx's pools can hold without drop glue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Names {
+    len: u8,
+    lens: [u8; MAX_NAMES],
+    bytes: [[u8; MAX_NAME_LEN]; MAX_NAMES],
+}
+
+impl Names {
+    /// An empty list.
+    pub const fn new() -> Self {
+        Names {
+            len: 0,
+            lens: [0; MAX_NAMES],
+            bytes: [[0; MAX_NAME_LEN]; MAX_NAMES],
+        }
+    }
+
+    /// The default list, [`DEFAULT_NAMES`].
+    pub fn defaults() -> Self {
+        let mut names = Names::new();
+        for name in DEFAULT_NAMES {
+            // The defaults are valid and fewer than MAX_NAMES.
+            let _ = names.push(name);
+        }
+        names
+    }
+
+    /// Appends `name`; false when the list is full, the name is invalid or already listed.
+    pub fn push(&mut self, name: &[u8]) -> bool {
+        let i = self.len as usize;
+        if i >= MAX_NAMES || !valid_name(name) || self.iter().any(|n| n == name) {
+            return false;
+        }
+        self.bytes[i][..name.len()].copy_from_slice(name);
+        self.lens[i] = name.len() as u8;
+        self.len += 1;
+        true
+    }
+
+    /// The names in configuration order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.bytes[..self.len as usize]
+            .iter()
+            .zip(&self.lens)
+            .map(|(b, &l)| &b[..l as usize])
+    }
+
+    /// Number of names.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// True when no name is configured.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        Names::new()
+    }
+}
+
+/// A name must be a plain URL parameter name: it is matched literally in URLs.
+fn valid_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+}
+
+/// `zone=NAME:SIZE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ZoneSpec<'a> {
+    /// Zone name, borrowed from the directive's argument.
+    pub name: &'a [u8],
+    /// Zone size in bytes.
+    pub size: usize,
+}
+
+/// A parsed `sticky_session` directive with defaults applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Directive<'a> {
+    /// Id parameter names, in lookup order.
+    pub names: Names,
+    /// The shared zone; `None` means an implicit zone named after the upstream.
+    pub zone: Option<ZoneSpec<'a>>,
+    /// Idle timeout in seconds.
+    pub timeout: u32,
+    /// Longest id accepted, in bytes.
+    pub max_id_len: usize,
+}
+
+/// Why a directive was refused; `Display` gives the phrase nginx prints after
+/// the directive name, e.g. `invalid parameter "foo"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// An unknown parameter.
+    InvalidParameter(String),
+    /// A parameter given twice that may appear once.
+    Duplicate(&'static str),
+    /// A bad `name=` value.
+    InvalidName(String),
+    /// More than [`MAX_NAMES`] names.
+    TooManyNames,
+    /// `zone=` without `NAME:SIZE`.
+    InvalidZone(String),
+    /// `zone=` with an unparsable size.
+    InvalidZoneSize(String),
+    /// `zone=` smaller than [`MIN_ZONE_SIZE`].
+    ZoneTooSmall(String),
+    /// `timeout=` that is not a positive time.
+    InvalidTimeout(String),
+    /// `max_id_len=` out of range.
+    InvalidMaxIdLen(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::InvalidParameter(p) => write!(f, "invalid parameter \"{p}\""),
+            ConfigError::Duplicate(p) => write!(f, "duplicate \"{p}\" parameter"),
+            ConfigError::InvalidName(p) => write!(
+                f,
+                "invalid name \"{p}\" (1-{MAX_NAME_LEN} characters: letters, digits, \"_\", \"-\", \".\")"
+            ),
+            ConfigError::TooManyNames => write!(f, "too many \"name\" parameters (at most {MAX_NAMES})"),
+            ConfigError::InvalidZone(p) => write!(f, "invalid zone \"{p}\" (expected NAME:SIZE)"),
+            ConfigError::InvalidZoneSize(p) => write!(f, "invalid zone size \"{p}\""),
+            ConfigError::ZoneTooSmall(p) => write!(f, "zone \"{p}\" is too small (at least 32k)"),
+            ConfigError::InvalidTimeout(p) => write!(f, "invalid timeout \"{p}\""),
+            ConfigError::InvalidMaxIdLen(p) => write!(
+                f,
+                "invalid max_id_len \"{p}\" (1-{MAX_ID_LEN_LIMIT})"
+            ),
+        }
+    }
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Parses the directive's parameters (the words after `sticky_session`).
+pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
+    let mut names = Names::new();
+    let mut zone = None;
+    let mut timeout = None;
+    let mut max_id_len = None;
+
+    for &arg in args {
+        if let Some(v) = arg.strip_prefix(b"name=") {
+            if names.len() == MAX_NAMES {
+                return Err(ConfigError::TooManyNames);
+            }
+            if !names.push(v) {
+                return Err(ConfigError::InvalidName(lossy(v)));
+            }
+        } else if let Some(v) = arg.strip_prefix(b"zone=") {
+            if zone.is_some() {
+                return Err(ConfigError::Duplicate("zone"));
+            }
+            zone = Some(parse_zone(v)?);
+        } else if let Some(v) = arg.strip_prefix(b"timeout=") {
+            if timeout.is_some() {
+                return Err(ConfigError::Duplicate("timeout"));
+            }
+            timeout = Some(
+                parse_time(v)
+                    .filter(|&t| t > 0)
+                    .ok_or_else(|| ConfigError::InvalidTimeout(lossy(v)))?,
+            );
+        } else if let Some(v) = arg.strip_prefix(b"max_id_len=") {
+            if max_id_len.is_some() {
+                return Err(ConfigError::Duplicate("max_id_len"));
+            }
+            max_id_len = Some(
+                parse_number(v)
+                    .filter(|n| (1..=MAX_ID_LEN_LIMIT as u64).contains(n))
+                    .ok_or_else(|| ConfigError::InvalidMaxIdLen(lossy(v)))?
+                    as usize,
+            );
+        } else {
+            return Err(ConfigError::InvalidParameter(lossy(arg)));
+        }
+    }
+
+    Ok(Directive {
+        names: if names.is_empty() {
+            Names::defaults()
+        } else {
+            names
+        },
+        zone,
+        timeout: timeout.unwrap_or(DEFAULT_TIMEOUT),
+        max_id_len: max_id_len.unwrap_or(DEFAULT_MAX_ID_LEN),
+    })
+}
+
+fn parse_zone(v: &[u8]) -> Result<ZoneSpec<'_>, ConfigError> {
+    let colon = v
+        .iter()
+        .rposition(|&c| c == b':')
+        .filter(|&i| i > 0)
+        .ok_or_else(|| ConfigError::InvalidZone(lossy(v)))?;
+    let (name, size) = (&v[..colon], &v[colon + 1..]);
+    let size = parse_size(size).ok_or_else(|| ConfigError::InvalidZoneSize(lossy(size)))?;
+    if size < MIN_ZONE_SIZE {
+        return Err(ConfigError::ZoneTooSmall(lossy(v)));
+    }
+    Ok(ZoneSpec { name, size })
+}
+
+fn parse_number(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(v.iter().fold(0u64, |n, &c| n * 10 + u64::from(c - b'0')))
+}
+
+/// Sizes as nginx writes them: `1048576`, `512k`, `10m`, `1g`.
+pub fn parse_size(v: &[u8]) -> Option<usize> {
+    let (digits, unit) = match v.last()? {
+        b'k' | b'K' => (&v[..v.len() - 1], 1u64 << 10),
+        b'm' | b'M' => (&v[..v.len() - 1], 1 << 20),
+        b'g' | b'G' => (&v[..v.len() - 1], 1 << 30),
+        _ => (v, 1),
+    };
+    let n = parse_number(digits)?.checked_mul(unit)?;
+    usize::try_from(n)
+        .ok()
+        .filter(|&n| n <= isize::MAX as usize)
+}
+
+/// Times as nginx writes them, in seconds: `90`, `30s`, `15m`, `1h30m`, `2d`, `1w`.
+pub fn parse_time(v: &[u8]) -> Option<u32> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut total: u64 = 0;
+    let mut rest = v;
+    while !rest.is_empty() {
+        let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+        let n = parse_number(&rest[..digits])?;
+        rest = &rest[digits..];
+        let unit = match rest.first() {
+            None => 1,
+            Some(b's') => 1,
+            Some(b'm') => 60,
+            Some(b'h') => 3600,
+            Some(b'd') => 86_400,
+            Some(b'w') => 604_800,
+            Some(_) => return None,
+        };
+        if !rest.is_empty() {
+            rest = &rest[1..];
+        } else if digits != v.len() {
+            // A bare number is only allowed alone: "1h30" is ambiguous.
+            return None;
+        }
+        total = total.checked_add(n.checked_mul(unit)?)?;
+    }
+    u32::try_from(total).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<&[u8]> {
+        s.split_whitespace().map(str::as_bytes).collect()
+    }
+
+    #[test]
+    fn defaults_apply_when_no_parameter_is_given() {
+        let d = parse(&[]).unwrap();
+        assert_eq!(
+            d.names.iter().collect::<Vec<_>>(),
+            vec![&b"PHPSESSID"[..], b"jsessionid", b"sid"]
+        );
+        assert_eq!(d.zone, None);
+        assert_eq!(d.timeout, 3600);
+        assert_eq!(d.max_id_len, 128);
+    }
+
+    #[test]
+    fn all_parameters() {
+        let d = parse(&args(
+            "name=sid name=PHPSESSID zone=web:10m timeout=30m max_id_len=64",
+        ))
+        .unwrap();
+        assert_eq!(
+            d.names.iter().collect::<Vec<_>>(),
+            vec![&b"sid"[..], b"PHPSESSID"]
+        );
+        assert_eq!(
+            d.zone,
+            Some(ZoneSpec {
+                name: b"web",
+                size: 10 << 20
+            })
+        );
+        assert_eq!(d.timeout, 1800);
+        assert_eq!(d.max_id_len, 64);
+    }
+
+    #[test]
+    fn errors_read_like_nginx() {
+        let cases = [
+            ("bogus", "invalid parameter \"bogus\""),
+            ("zone=a:1m zone=b:1m", "duplicate \"zone\" parameter"),
+            ("zone=a", "invalid zone \"a\" (expected NAME:SIZE)"),
+            ("zone=:1m", "invalid zone \":1m\" (expected NAME:SIZE)"),
+            ("zone=a:lots", "invalid zone size \"lots\""),
+            ("zone=a:1k", "zone \"a:1k\" is too small (at least 32k)"),
+            ("timeout=0", "invalid timeout \"0\""),
+            ("timeout=5x", "invalid timeout \"5x\""),
+            ("timeout=1h30", "invalid timeout \"1h30\""),
+            ("timeout=", "invalid timeout \"\""),
+            (
+                "name=",
+                "invalid name \"\" (1-32 characters: letters, digits, \"_\", \"-\", \".\")",
+            ),
+            (
+                "name=a&b",
+                "invalid name \"a&b\" (1-32 characters: letters, digits, \"_\", \"-\", \".\")",
+            ),
+            (
+                "name=sid name=sid",
+                "invalid name \"sid\" (1-32 characters: letters, digits, \"_\", \"-\", \".\")",
+            ),
+            ("max_id_len=0", "invalid max_id_len \"0\" (1-512)"),
+            ("max_id_len=513", "invalid max_id_len \"513\" (1-512)"),
+            (
+                "name=a name=b name=c name=d name=e name=f name=g name=h name=i",
+                "too many \"name\" parameters (at most 8)",
+            ),
+        ];
+        for (input, want) in cases {
+            let err = parse(&args(input)).expect_err(input);
+            assert_eq!(err.to_string(), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn sizes_and_times() {
+        for (s, n) in [
+            ("32768", 32768),
+            ("64k", 65536),
+            ("2M", 2 << 20),
+            ("1g", 1 << 30),
+        ] {
+            assert_eq!(parse_size(s.as_bytes()), Some(n), "{s}");
+        }
+        for s in ["", "k", "1x", "-1", "99999999999999999999"] {
+            assert_eq!(parse_size(s.as_bytes()), None, "{s}");
+        }
+        for (s, n) in [
+            ("90", 90),
+            ("30s", 30),
+            ("15m", 900),
+            ("1h30m", 5400),
+            ("2d", 172_800),
+            ("1w", 604_800),
+        ] {
+            assert_eq!(parse_time(s.as_bytes()), Some(n), "{s}");
+        }
+        for s in ["", "h", "1y", "1h30", "10000000000s"] {
+            assert_eq!(parse_time(s.as_bytes()), None, "{s}");
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! sticky_session: an nginx upstream module that keeps a client on the server
+//! that issued its session id, where the id travels in the URL.
+//!
+//! The crate is a pure core, free of nginx types and tested with `cargo test`:
+//!
+//! - [`config`]: the `sticky_session` directive's parameters;
+//! - [`extract`]: the id a request carries;
+//! - [`scanner`] and [`url`]: ids handed out in response bodies and headers;
+//! - [`store`]: the shared id → server table with expiry.
+//!
+//! and `ffi`, built with the `nginx` feature, which adapts nginx to the core:
+//! the directive, the balancer callbacks, the response filter, the shared zone.
+//!
+//! Building against your own nginx: point `NGINX_SOURCE_DIR` and
+//! `NGINX_BUILD_DIR` at a configured nginx tree and build with
+//! `--no-default-features --features export-modules`, or let nginx's build
+//! system do it with `./configure --add-dynamic-module=/path/to/this/repo`.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod extract;
+pub mod scanner;
+pub mod store;
+pub mod url;
+
+#[cfg(feature = "nginx")]
+mod ffi;

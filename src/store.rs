@@ -1,0 +1,564 @@
+//! The session table: a fixed-size, set-associative map from a keyed hash of a
+//! session id to the server that issued it, laid out for shared memory.
+//!
+//! Layout: a [`Header`] followed by `buckets * WAYS` [`Slot`]s of 16 bytes, so
+//! 1 MB holds about 65,000 sessions. An id hashes to one bucket of [`WAYS`]
+//! slots; lookup and insert touch one 128-byte bucket and nothing else.
+//! Expiry is lazy: a slot idle longer than the timeout reads as empty and is
+//! the first to be reused, so no request ever scans the table.
+//!
+//! Concurrency and crash safety: readers take no lock. Writers hold the
+//! zone's lock ([`WriteLock`]), which nginx releases when a worker dies. Every
+//! update is a sequence of single aligned 64-bit stores, each of which leaves
+//! the table valid: a slot is claimed by storing `key = 0`, then the payload,
+//! then the new key. A writer killed between any two stores leaves at worst an
+//! empty slot, never a key paired with another session's server. A reader
+//! re-checks the key after reading the payload to avoid that pairing too.
+
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use siphasher::sip::SipHasher13;
+
+/// Slots per bucket: 8 × 16 bytes, two cache lines.
+pub const WAYS: usize = 8;
+/// Identifies a formatted table ("STKYSESS").
+pub const MAGIC: u64 = 0x5354_4b59_5345_5353;
+/// Bumped whenever the layout of [`Header`] or [`Slot`] changes.
+pub const LAYOUT_VERSION: u32 = 1;
+
+/// One session: `key` is the keyed hash of the id (0 = empty), `val` packs
+/// the server id (high 32 bits) and the last use in seconds (low 32 bits).
+#[repr(C)]
+#[derive(Default)]
+pub struct Slot {
+    key: AtomicU64,
+    val: AtomicU64,
+}
+
+/// Table header at the start of the zone's allocation.
+#[repr(C)]
+#[derive(Default)]
+pub struct Header {
+    magic: AtomicU64,
+    version: AtomicU32,
+    ways: AtomicU32,
+    buckets: AtomicU64,
+    secret: [AtomicU64; 2],
+    /// Counters shared by all workers.
+    pub stats: Stats,
+}
+
+/// Counters shared by all workers; relaxed increments, read for status.
+#[repr(C)]
+#[derive(Default)]
+pub struct Stats {
+    /// Lookups that found a live session.
+    pub hits: AtomicU64,
+    /// Lookups of ids the table does not know.
+    pub misses: AtomicU64,
+    /// Lookups that found an expired session.
+    pub expired: AtomicU64,
+    /// New sessions recorded.
+    pub learned: AtomicU64,
+    /// Sessions moved to another server after failover.
+    pub rebound: AtomicU64,
+    /// Live sessions dropped to make room.
+    pub evicted: AtomicU64,
+}
+
+/// Bytes of one slot.
+pub const SLOT_SIZE: usize = core::mem::size_of::<Slot>();
+/// Bytes of the header.
+pub const HEADER_SIZE: usize = core::mem::size_of::<Header>();
+
+/// Number of buckets that fit in `bytes` of memory after the header.
+pub fn buckets_for(bytes: usize) -> usize {
+    bytes.saturating_sub(HEADER_SIZE) / (SLOT_SIZE * WAYS)
+}
+
+/// Mutual exclusion between writers in all processes.
+pub trait WriteLock {
+    /// Blocks until the lock is held.
+    fn lock(&self);
+    /// Releases the lock.
+    fn unlock(&self);
+}
+
+struct Held<'a, L: WriteLock + ?Sized>(&'a L);
+
+impl<'a, L: WriteLock + ?Sized> Held<'a, L> {
+    fn new(lock: &'a L) -> Self {
+        lock.lock();
+        Held(lock)
+    }
+}
+
+impl<L: WriteLock + ?Sized> Drop for Held<'_, L> {
+    fn drop(&mut self) {
+        self.0.unlock();
+    }
+}
+
+/// What a lookup found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// A live session on this server; its idle time was reset.
+    Hit(u32),
+    /// A session that outlived the timeout.
+    Expired,
+    /// No session with this key.
+    Miss,
+}
+
+/// What [`Table::learn`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Learned {
+    /// A new session was recorded.
+    New,
+    /// The session already pointed at this server; its idle time was reset.
+    Refreshed,
+    /// The session is live on another server and was left there.
+    Kept,
+    /// The session was moved to this server (only with [`Bind::Rebind`]).
+    Rebound,
+}
+
+/// How [`Table::learn`] treats a live session on another server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bind {
+    /// Leave it: the server that first issued an id keeps it. Used when
+    /// learning from responses, so a page that echoes someone else's id
+    /// cannot move that session.
+    Keep,
+    /// Move it: the request's own session was served elsewhere (failover).
+    Rebind,
+}
+
+#[inline]
+fn pack(server: u32, now: u32) -> u64 {
+    (u64::from(server) << 32) | u64::from(now)
+}
+
+#[inline]
+fn server_of(val: u64) -> u32 {
+    (val >> 32) as u32
+}
+
+#[inline]
+fn time_of(val: u64) -> u32 {
+    val as u32
+}
+
+#[inline]
+fn expired(val: u64, now: u32, timeout: u32) -> bool {
+    now.saturating_sub(time_of(val)) > timeout
+}
+
+/// A view of a formatted table.
+pub struct Table<'a> {
+    header: &'a Header,
+    slots: &'a [Slot],
+    buckets: u64,
+}
+
+impl<'a> Table<'a> {
+    /// Formats fresh zeroed memory as an empty table with `secret` as hash key.
+    /// Returns the view, or `None` if `slots` holds no whole bucket.
+    pub fn format(header: &'a Header, slots: &'a [Slot], secret: [u64; 2]) -> Option<Self> {
+        let buckets = slots.len() / WAYS;
+        if buckets == 0 {
+            return None;
+        }
+        header.secret[0].store(secret[0], Ordering::Relaxed);
+        header.secret[1].store(secret[1], Ordering::Relaxed);
+        header.ways.store(WAYS as u32, Ordering::Relaxed);
+        header.buckets.store(buckets as u64, Ordering::Relaxed);
+        header.version.store(LAYOUT_VERSION, Ordering::Relaxed);
+        header.magic.store(MAGIC, Ordering::Release);
+        Table::attach(header, slots)
+    }
+
+    /// A view of memory formatted by [`Table::format`]; `None` if the header
+    /// does not describe `slots`.
+    pub fn attach(header: &'a Header, slots: &'a [Slot]) -> Option<Self> {
+        let buckets = header.buckets.load(Ordering::Relaxed);
+        let valid = header.magic.load(Ordering::Acquire) == MAGIC
+            && header.version.load(Ordering::Relaxed) == LAYOUT_VERSION
+            && header.ways.load(Ordering::Relaxed) as usize == WAYS
+            && buckets > 0
+            && buckets.checked_mul(WAYS as u64) == Some(slots.len() as u64);
+        valid.then_some(Table {
+            header,
+            slots,
+            buckets,
+        })
+    }
+
+    /// Shared counters.
+    pub fn stats(&self) -> &Stats {
+        &self.header.stats
+    }
+
+    /// Number of sessions the table can hold.
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The keyed hash under which `id` is stored; never 0.
+    pub fn key(&self, id: &[u8]) -> u64 {
+        let h = SipHasher13::new_with_keys(
+            self.header.secret[0].load(Ordering::Relaxed),
+            self.header.secret[1].load(Ordering::Relaxed),
+        )
+        .hash(id);
+        h.max(1)
+    }
+
+    #[inline]
+    fn bucket(&self, key: u64) -> &'a [Slot] {
+        // Multiply-shift maps the key onto [0, buckets) without a division.
+        let b = ((u128::from(key) * u128::from(self.buckets)) >> 64) as usize;
+        let start = b * WAYS;
+        self.slots.get(start..start + WAYS).unwrap_or(&[])
+    }
+
+    /// Finds the server of the session `key` and resets its idle time. Lock-free.
+    pub fn lookup(&self, key: u64, now: u32, timeout: u32) -> Lookup {
+        for slot in self.bucket(key) {
+            if slot.key.load(Ordering::Acquire) != key {
+                continue;
+            }
+            let val = slot.val.load(Ordering::Acquire);
+            if slot.key.load(Ordering::Acquire) != key {
+                // Reused under us: the payload may belong to another session.
+                continue;
+            }
+            if expired(val, now, timeout) {
+                self.header.stats.expired.fetch_add(1, Ordering::Relaxed);
+                return Lookup::Expired;
+            }
+            if time_of(val) != now {
+                // A lost race only means another process refreshed it too.
+                let _ = slot.val.compare_exchange(
+                    val,
+                    pack(server_of(val), now),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+            }
+            self.header.stats.hits.fetch_add(1, Ordering::Relaxed);
+            return Lookup::Hit(server_of(val));
+        }
+        self.header.stats.misses.fetch_add(1, Ordering::Relaxed);
+        Lookup::Miss
+    }
+
+    /// Records that session `key` lives on `server`. Takes the write lock
+    /// only when something changes. A full bucket gives up its least recently
+    /// used session.
+    pub fn learn(
+        &self,
+        lock: &(impl WriteLock + ?Sized),
+        key: u64,
+        server: u32,
+        now: u32,
+        timeout: u32,
+        bind: Bind,
+    ) -> Learned {
+        let bucket = self.bucket(key);
+        // Fast path without the lock: the common case is a page full of
+        // links carrying an id that is already recorded.
+        if let Some(slot) = bucket.iter().find(|s| s.key.load(Ordering::Acquire) == key) {
+            let val = slot.val.load(Ordering::Acquire);
+            if slot.key.load(Ordering::Acquire) == key
+                && server_of(val) == server
+                && !expired(val, now, timeout)
+            {
+                if time_of(val) != now {
+                    let _ = slot.val.compare_exchange(
+                        val,
+                        pack(server, now),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    );
+                }
+                return Learned::Refreshed;
+            }
+        }
+
+        let _held = Held::new(lock);
+        let stats = &self.header.stats;
+        if let Some(slot) = bucket.iter().find(|s| s.key.load(Ordering::Acquire) == key) {
+            let val = slot.val.load(Ordering::Acquire);
+            let outcome = if expired(val, now, timeout) {
+                stats.learned.fetch_add(1, Ordering::Relaxed);
+                Learned::New
+            } else if server_of(val) == server {
+                Learned::Refreshed
+            } else if bind == Bind::Rebind {
+                stats.rebound.fetch_add(1, Ordering::Relaxed);
+                Learned::Rebound
+            } else {
+                return Learned::Kept;
+            };
+            slot.val.store(pack(server, now), Ordering::Release);
+            return outcome;
+        }
+
+        let Some(victim) = self.victim(bucket, now, timeout) else {
+            return Learned::Kept;
+        };
+        let old = victim.key.load(Ordering::Acquire);
+        if old != 0 && !expired(victim.val.load(Ordering::Acquire), now, timeout) {
+            stats.evicted.fetch_add(1, Ordering::Relaxed);
+        }
+        // Any prefix of these three stores leaves a valid table.
+        victim.key.store(0, Ordering::Release);
+        victim.val.store(pack(server, now), Ordering::Release);
+        victim.key.store(key, Ordering::Release);
+        stats.learned.fetch_add(1, Ordering::Relaxed);
+        Learned::New
+    }
+
+    /// The slot to reuse: an empty one, else an expired one, else the least recently used.
+    fn victim(&self, bucket: &'a [Slot], now: u32, timeout: u32) -> Option<&'a Slot> {
+        let mut lru: Option<(&Slot, u32)> = None;
+        for slot in bucket {
+            if slot.key.load(Ordering::Acquire) == 0 {
+                return Some(slot);
+            }
+            let val = slot.val.load(Ordering::Acquire);
+            if expired(val, now, timeout) {
+                return Some(slot);
+            }
+            let idle = now.saturating_sub(time_of(val));
+            if lru.is_none_or(|(_, best)| idle > best) {
+                lru = Some((slot, idle));
+            }
+        }
+        lru.map(|(s, _)| s)
+    }
+
+    /// Live sessions and their servers, for status output. Walks the whole table.
+    pub fn for_each_live(&self, now: u32, timeout: u32, mut f: impl FnMut(u32)) {
+        for slot in self.slots {
+            if slot.key.load(Ordering::Acquire) != 0 {
+                let val = slot.val.load(Ordering::Acquire);
+                if !expired(val, now, timeout) {
+                    f(server_of(val));
+                }
+            }
+        }
+    }
+}
+
+/// Stable identity of a server: FNV-1a of its address text (`127.0.0.1:8081`),
+/// fixed by its definition so it survives reloads, reordering and upgrades.
+pub fn server_id(name: &[u8]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for &b in name {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::sync::atomic::AtomicBool;
+
+    #[derive(Default)]
+    struct SpinLock(AtomicBool);
+
+    impl WriteLock for SpinLock {
+        fn lock(&self) {
+            while self.0.swap(true, Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+        }
+        fn unlock(&self) {
+            self.0.store(false, Ordering::Release);
+        }
+    }
+
+    struct Mem {
+        header: Header,
+        slots: Vec<Slot>,
+        lock: SpinLock,
+    }
+
+    fn mem(buckets: usize) -> Mem {
+        Mem {
+            header: Header::default(),
+            slots: (0..buckets * WAYS).map(|_| Slot::default()).collect(),
+            lock: SpinLock::default(),
+        }
+    }
+
+    const T: u32 = 100;
+
+    #[test]
+    fn learn_then_lookup_then_expire() {
+        let m = mem(16);
+        let t = Table::format(&m.header, &m.slots, [1, 2]).unwrap();
+        let k = t.key(b"abc");
+        assert_eq!(t.lookup(k, 1000, T), Lookup::Miss);
+        assert_eq!(t.learn(&m.lock, k, 7, 1000, T, Bind::Keep), Learned::New);
+        assert_eq!(t.lookup(k, 1050, T), Lookup::Hit(7));
+        // The hit at 1050 reset the idle time, so 1140 is still live.
+        assert_eq!(t.lookup(k, 1140, T), Lookup::Hit(7));
+        assert_eq!(t.lookup(k, 1241, T), Lookup::Expired);
+        assert_eq!(t.learn(&m.lock, k, 9, 1241, T, Bind::Keep), Learned::New);
+        assert_eq!(t.lookup(k, 1242, T), Lookup::Hit(9));
+        let s = t.stats();
+        assert_eq!(s.hits.load(Ordering::Relaxed), 3);
+        assert_eq!(s.misses.load(Ordering::Relaxed), 1);
+        assert_eq!(s.expired.load(Ordering::Relaxed), 1);
+        assert_eq!(s.learned.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn first_issuer_keeps_unless_rebinding() {
+        let m = mem(4);
+        let t = Table::format(&m.header, &m.slots, [3, 4]).unwrap();
+        let k = t.key(b"s");
+        assert_eq!(t.learn(&m.lock, k, 1, 10, T, Bind::Keep), Learned::New);
+        assert_eq!(
+            t.learn(&m.lock, k, 1, 11, T, Bind::Keep),
+            Learned::Refreshed
+        );
+        assert_eq!(t.learn(&m.lock, k, 2, 12, T, Bind::Keep), Learned::Kept);
+        assert_eq!(t.lookup(k, 13, T), Lookup::Hit(1));
+        assert_eq!(
+            t.learn(&m.lock, k, 2, 14, T, Bind::Rebind),
+            Learned::Rebound
+        );
+        assert_eq!(t.lookup(k, 15, T), Lookup::Hit(2));
+    }
+
+    #[test]
+    fn full_bucket_evicts_least_recently_used() {
+        let m = mem(1);
+        let t = Table::format(&m.header, &m.slots, [5, 6]).unwrap();
+        let keys: Vec<u64> = (0..WAYS as u32 + 1)
+            .map(|i| t.key(&i.to_le_bytes()))
+            .collect();
+        for (i, &k) in keys[..WAYS].iter().enumerate() {
+            assert_eq!(
+                t.learn(&m.lock, k, i as u32, 100 + i as u32, T, Bind::Keep),
+                Learned::New
+            );
+        }
+        // Touch the oldest so the second oldest becomes the victim.
+        assert_eq!(t.lookup(keys[0], 150, T), Lookup::Hit(0));
+        assert_eq!(
+            t.learn(&m.lock, keys[WAYS], 99, 151, T, Bind::Keep),
+            Learned::New
+        );
+        assert_eq!(t.lookup(keys[1], 152, T), Lookup::Miss);
+        assert_eq!(t.lookup(keys[0], 152, T), Lookup::Hit(0));
+        assert_eq!(t.lookup(keys[WAYS], 152, T), Lookup::Hit(99));
+        assert_eq!(t.stats().evicted.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn expired_slots_are_reused_before_evicting() {
+        let m = mem(1);
+        let t = Table::format(&m.header, &m.slots, [7, 8]).unwrap();
+        for i in 0..WAYS as u32 {
+            t.learn(
+                &m.lock,
+                t.key(&i.to_le_bytes()),
+                i,
+                if i == 3 { 0 } else { 200 },
+                T,
+                Bind::Keep,
+            );
+        }
+        let k = t.key(b"new");
+        assert_eq!(t.learn(&m.lock, k, 42, 250, T, Bind::Keep), Learned::New);
+        assert_eq!(t.stats().evicted.load(Ordering::Relaxed), 0);
+        for i in (0..WAYS as u32).filter(|&i| i != 3) {
+            assert_eq!(t.lookup(t.key(&i.to_le_bytes()), 250, T), Lookup::Hit(i));
+        }
+    }
+
+    #[test]
+    fn different_ids_in_one_bucket_never_merge() {
+        let m = mem(1);
+        let t = Table::format(&m.header, &m.slots, [9, 10]).unwrap();
+        for i in 0..WAYS as u32 {
+            t.learn(
+                &m.lock,
+                t.key(format!("id{i}").as_bytes()),
+                i,
+                10,
+                T,
+                Bind::Keep,
+            );
+        }
+        for i in 0..WAYS as u32 {
+            assert_eq!(
+                t.lookup(t.key(format!("id{i}").as_bytes()), 11, T),
+                Lookup::Hit(i)
+            );
+        }
+    }
+
+    #[test]
+    fn keys_depend_on_the_secret() {
+        let (a, b) = (mem(1), mem(1));
+        let ta = Table::format(&a.header, &a.slots, [1, 1]).unwrap();
+        let tb = Table::format(&b.header, &b.slots, [1, 2]).unwrap();
+        assert_ne!(ta.key(b"abc"), tb.key(b"abc"));
+        assert_eq!(ta.key(b"abc"), ta.key(b"abc"));
+        assert_ne!(ta.key(b"abc"), 0);
+    }
+
+    #[test]
+    fn attach_refuses_foreign_memory() {
+        let m = mem(2);
+        assert!(Table::attach(&m.header, &m.slots).is_none());
+        Table::format(&m.header, &m.slots, [1, 1]).unwrap();
+        assert!(Table::attach(&m.header, &m.slots).is_some());
+        assert!(Table::attach(&m.header, &m.slots[..WAYS]).is_none());
+        assert!(Table::format(&m.header, &m.slots[..WAYS - 1], [1, 1]).is_none());
+    }
+
+    #[test]
+    fn density_is_over_60000_sessions_per_megabyte() {
+        let buckets = buckets_for(1 << 20);
+        assert!(buckets * WAYS > 60_000, "{}", buckets * WAYS);
+        assert_eq!(SLOT_SIZE, 16);
+    }
+
+    #[test]
+    fn server_ids_are_stable() {
+        assert_eq!(server_id(b""), 0x811c_9dc5);
+        assert_eq!(server_id(b"a"), 0xe40c_292c);
+        assert_ne!(server_id(b"127.0.0.1:8081"), server_id(b"127.0.0.1:8082"));
+    }
+
+    #[test]
+    fn concurrent_writers_and_readers_agree() {
+        let m = mem(64);
+        let t = Table::format(&m.header, &m.slots, [11, 12]).unwrap();
+        std::thread::scope(|s| {
+            for w in 0..4u32 {
+                let (t, lock) = (&t, &m.lock);
+                s.spawn(move || {
+                    for i in 0..2000u32 {
+                        let k = t.key(format!("{w}-{i}").as_bytes());
+                        t.learn(lock, k, w, 1, u32::MAX, Bind::Keep);
+                        match t.lookup(k, 1, u32::MAX) {
+                            Lookup::Hit(srv) => assert_eq!(srv, w),
+                            Lookup::Miss => {} // evicted by another writer
+                            Lookup::Expired => panic!("nothing expires"),
+                        }
+                    }
+                });
+            }
+        });
+    }
+}

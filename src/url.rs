@@ -1,0 +1,170 @@
+//! Deciding whether a URL found in a response points back at this site, and
+//! which attribute contexts carry URLs worth learning from.
+
+/// Whether `url` (possibly only its beginning) stays on `host`: relative URLs
+/// always do; `//host/…` and `http(s)://host/…` only when the host matches
+/// (ports are not compared). Other schemes (`mailto:`, `javascript:`) never do.
+pub fn same_site(url: &[u8], host: &[u8]) -> bool {
+    let authority = if let Some(rest) = url.strip_prefix(b"//") {
+        rest
+    } else {
+        match scheme_len(url) {
+            None => return true,
+            Some(n) => {
+                let scheme = &url[..n];
+                if !(scheme.eq_ignore_ascii_case(b"http") || scheme.eq_ignore_ascii_case(b"https"))
+                {
+                    return false;
+                }
+                match url[n + 1..].strip_prefix(b"//") {
+                    Some(rest) => rest,
+                    None => return false,
+                }
+            }
+        }
+    };
+    let end = authority
+        .iter()
+        .position(|&c| matches!(c, b'/' | b'?' | b'#' | b';'))
+        .unwrap_or(authority.len());
+    let authority = &authority[..end];
+    if authority.contains(&b'@') || host.is_empty() {
+        return false;
+    }
+    let name = if authority.first() == Some(&b'[') {
+        match authority.iter().position(|&c| c == b']') {
+            Some(i) => &authority[..=i],
+            None => return false,
+        }
+    } else {
+        authority.split(|&c| c == b':').next().unwrap_or(authority)
+    };
+    let name = name.strip_suffix(b".").unwrap_or(name);
+    let host = host.strip_suffix(b".").unwrap_or(host);
+    name.eq_ignore_ascii_case(host)
+}
+
+/// Length of a URL scheme at the start of `url` (RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":").
+fn scheme_len(url: &[u8]) -> Option<usize> {
+    let colon = url.iter().position(|&c| c == b':')?;
+    let scheme = &url[..colon];
+    let ok = scheme.first().is_some_and(u8::is_ascii_alphabetic)
+        && scheme
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
+    ok.then_some(colon)
+}
+
+/// Attributes whose value is a URL a browser will request.
+const URL_ATTRS: [&[u8]; 5] = [b"href", b"src", b"action", b"formaction", b"url"];
+
+/// Given the text of one markup token up to a candidate id parameter (for
+/// example `href="/cart?a=1&`), returns the URL part (`/cart?a=1&`) when the
+/// token is a URL-carrying attribute: `href`, `src`, `action`, `formaction`,
+/// a meta refresh `content="N;url=…"`, or a bare `url=` (refresh content
+/// split by a space). Quotes of either kind or none are accepted.
+pub fn attribute_url(token: &[u8]) -> Option<&[u8]> {
+    let (attr, value) = match token.iter().position(|&c| c == b'"' || c == b'\'') {
+        Some(q) => (token[..q].strip_suffix(b"=")?, &token[q + 1..]),
+        None => {
+            let eq = token.iter().position(|&c| c == b'=')?;
+            (&token[..eq], &token[eq + 1..])
+        }
+    };
+    if URL_ATTRS.iter().any(|a| attr.eq_ignore_ascii_case(a)) {
+        Some(value)
+    } else if attr.eq_ignore_ascii_case(b"content") {
+        refresh_url(value)
+    } else {
+        None
+    }
+}
+
+/// The URL in a refresh value `N;url=…` / `N; URL = …`.
+pub fn refresh_url(value: &[u8]) -> Option<&[u8]> {
+    let digits = value
+        .iter()
+        .take_while(|c| c.is_ascii_digit() || **c == b'.')
+        .count();
+    let rest = trim_start(&value[digits..]).strip_prefix(b";")?;
+    let rest = trim_start(rest);
+    if rest.len() < 3 || !rest[..3].eq_ignore_ascii_case(b"url") {
+        return None;
+    }
+    let rest = trim_start(&rest[3..]).strip_prefix(b"=")?;
+    let rest = trim_start(rest);
+    Some(
+        rest.strip_prefix(b"'")
+            .or_else(|| rest.strip_prefix(b"\""))
+            .unwrap_or(rest),
+    )
+}
+
+fn trim_start(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|c| c.is_ascii_whitespace()).count();
+    &s[n..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_site_cases() {
+        let cases = [
+            ("/cart?", true),
+            ("cart?", true),
+            ("?", true),
+            ("../a/b?", true),
+            ("//shop.example/x?", true),
+            ("//SHOP.example./x?", true),
+            ("//evil.example/x?", false),
+            ("http://shop.example/x?", true),
+            ("HTTPS://shop.example:8443/x?", true),
+            ("https://shop.example?", true),
+            ("https://evil.example/x?", false),
+            ("https://shop.example.evil/x?", false),
+            ("https://user@shop.example/x?", false),
+            ("http:/x?", false),
+            ("mailto:a@shop.example?", false),
+            ("javascript:go('/x?", false),
+            ("ftp://shop.example/x?", false),
+        ];
+        for (url, want) in cases {
+            assert_eq!(same_site(url.as_bytes(), b"shop.example"), want, "{url}");
+        }
+        assert!(same_site(b"http://[::1]:8080/x?", b"[::1]"));
+        assert!(!same_site(b"//shop.example/x?", b""));
+        assert!(same_site(b"/x?", b""));
+    }
+
+    #[test]
+    fn attribute_cases() {
+        let cases = [
+            ("href=\"/x?", Some("/x?")),
+            ("HREF='/x?", Some("/x?")),
+            ("href=/x?", Some("/x?")),
+            ("src=\"/img?", Some("/img?")),
+            ("action=\"/login;", Some("/login;")),
+            ("formaction=\"/go?", Some("/go?")),
+            ("content=\"0;url=/next?", Some("/next?")),
+            ("content=\"5;URL='/next?", Some("/next?")),
+            ("URL='/next?", Some("/next?")),
+            ("href=\"/it's?", Some("/it's?")),
+            ("url=/next?", Some("/next?")),
+            ("content=\"text/html;", None),
+            ("title=\"/x?", None),
+            ("data-x=\"/x?", None),
+            ("\"/x?", None),
+            ("/x?", None),
+            ("onclick=\"go('/x?", None),
+        ];
+        for (token, want) in cases {
+            assert_eq!(
+                attribute_url(token.as_bytes()),
+                want.map(str::as_bytes),
+                "{token}"
+            );
+        }
+    }
+}
