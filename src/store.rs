@@ -66,6 +66,13 @@ pub struct Stats {
     pub evicted: AtomicU64,
 }
 
+impl Header {
+    /// Number of slots the header describes (0 if unformatted).
+    pub fn slot_count(&self) -> usize {
+        (self.buckets.load(Ordering::Relaxed) as usize).saturating_mul(WAYS)
+    }
+}
+
 /// Bytes of one slot.
 pub const SLOT_SIZE: usize = core::mem::size_of::<Slot>();
 /// Bytes of the header.

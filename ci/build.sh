@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Builds the module as a cdylib together with the vendored nginx it is built
+# against, and leaves both at fixed paths: build/nginx and
+# build/ngx_http_upstream_sticky_session_module.so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+msgs=$(cargo build --release --lib --message-format=json-render-diagnostics "$@")
+
+# The vendored nginx is built by nginx-sys's build script, in its OUT_DIR.
+out_dir=$(printf '%s\n' "$msgs" | grep '"reason":"build-script-executed"' | grep '#nginx-sys@' \
+    | sed -n 's/.*"out_dir":"\([^"]*\)".*/\1/p' | tail -n 1)
+lib=$(printf '%s\n' "$msgs" | grep '"reason":"compiler-artifact"' | grep '"name":"sticky_session"' \
+    | grep -o '"[^"]*libsticky_session\.so"' | tr -d '"' | tail -n 1)
+
+if [ -z "$out_dir" ] || [ ! -x "$out_dir/objs/nginx" ] || [ -z "$lib" ]; then
+    echo "build.sh: could not find the built nginx or module in cargo's output" >&2
+    exit 1
+fi
+
+mkdir -p build
+cp "$out_dir/objs/nginx" build/nginx.new && mv build/nginx.new build/nginx
+cp "$lib" build/ngx_http_upstream_sticky_session_module.so.new
+mv build/ngx_http_upstream_sticky_session_module.so.new build/ngx_http_upstream_sticky_session_module.so
+echo "built build/nginx ($(build/nginx -v 2>&1 | sed 's/.*: //')) and build/ngx_http_upstream_sticky_session_module.so"

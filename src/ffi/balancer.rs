@@ -1,0 +1,374 @@
+//! Balancer callbacks: round robin, except that a request whose id the table
+//! knows goes to the server that issued the id, if that server is usable.
+
+use core::ffi::c_void;
+use core::mem::size_of;
+
+use ngx::ffi::{
+    ngx_conf_t, ngx_http_request_t, ngx_http_upstream_get_round_robin_peer,
+    ngx_http_upstream_init_round_robin, ngx_http_upstream_rr_peer_data_t,
+    ngx_http_upstream_rr_peer_t, ngx_http_upstream_rr_peers_t, ngx_http_upstream_srv_conf_t,
+    ngx_int_t, ngx_pcalloc, ngx_peer_connection_t, ngx_rwlock_unlock, ngx_rwlock_wlock, ngx_str_t,
+    NGX_ERROR, NGX_LOG_EMERG, NGX_OK,
+};
+
+use super::module::{ctx_index, request_ctx, srv_conf, SrvConf};
+use super::{bytes, guard, now};
+use crate::extract::query_id;
+use crate::scanner::Scanner;
+use crate::store::{server_id, Lookup};
+
+/// What the balancer decided, for `$sticky_session_status` and the learner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// The request carried no id.
+    None,
+    /// The id was known and live.
+    Hit,
+    /// The id was unknown.
+    Miss,
+    /// The id had expired.
+    Expired,
+    /// The response handed out a new session, now recorded.
+    New,
+    /// The session's server was unusable; it now belongs to the one that answered.
+    Rebound,
+}
+
+impl Status {
+    /// The variable value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::None => "NONE",
+            Status::Hit => "HIT",
+            Status::Miss => "MISS",
+            Status::Expired => "EXPIRED",
+            Status::New => "NEW",
+            Status::Rebound => "REBOUND",
+        }
+    }
+}
+
+/// Per-request state shared by the balancer and the filters, in `r->ctx`.
+pub struct RequestCtx {
+    /// The upstream's configuration (lives as long as the cycle).
+    pub conf: *const SrvConf,
+    /// The id the request carried (points into the request's arguments).
+    pub id: ngx_str_t,
+    /// Keyed hash of `id`; 0 when there is none.
+    pub key: u64,
+    /// The decision so far.
+    pub status: Status,
+    /// The table knew the request's id when the request arrived.
+    pub known: bool,
+    /// The server the table mapped the id to (valid on `Hit`).
+    pub target: u32,
+    /// The server that answered: set by every successful `get`.
+    pub served: Option<u32>,
+    /// Last key learned from this response, to skip repeats cheaply.
+    pub last_learned: u64,
+    /// Body scanner, allocated by the header filter when the body is learned from.
+    pub scanner: *mut Scanner,
+}
+
+/// Per-request balancer data. Round robin's data comes first so that round
+/// robin's callbacks (free, SSL session reuse) can be handed this pointer.
+#[repr(C)]
+struct PeerData {
+    rrp: ngx_http_upstream_rr_peer_data_t,
+    ctx: *mut RequestCtx,
+}
+
+/// `init_upstream`: round robin's, then ours for every request.
+pub unsafe extern "C" fn init_upstream(
+    cf: *mut ngx_conf_t,
+    us: *mut ngx_http_upstream_srv_conf_t,
+) -> ngx_int_t {
+    guard(NGX_ERROR as ngx_int_t, || {
+        // SAFETY: nginx passes a valid cf and upstream whose SrvConf we enabled.
+        unsafe {
+            let Some(scf) = srv_conf(us) else {
+                return NGX_ERROR as ngx_int_t;
+            };
+            if ngx_http_upstream_init_round_robin(cf, us) != NGX_OK as ngx_int_t {
+                return NGX_ERROR as ngx_int_t;
+            }
+            if let Some(clash) = id_clash((*us).peer.data as *const ngx_http_upstream_rr_peers_t) {
+                ngx::ngx_conf_log_error!(
+                    NGX_LOG_EMERG,
+                    cf,
+                    "sticky_session: servers \"{}\" and \"{}\" have the same identity hash in upstream \"{}\"",
+                    clash.0,
+                    clash.1,
+                    String::from_utf8_lossy(bytes(&(*us).host))
+                );
+                return NGX_ERROR as ngx_int_t;
+            }
+            scf.original_init_peer = (*us).peer.init;
+            (*us).peer.init = Some(init_peer);
+            scf.initialized = true;
+            NGX_OK as ngx_int_t
+        }
+    })
+}
+
+/// Two different server names with the same 32-bit identity, if any.
+///
+/// # Safety
+/// `peers` must be round robin's peers of this configuration.
+unsafe fn id_clash(peers: *const ngx_http_upstream_rr_peers_t) -> Option<(String, String)> {
+    let mut seen: Vec<(u32, &[u8])> = Vec::new();
+    let mut list = peers;
+    // SAFETY: primary and backup lists are NULL-terminated and live for the cycle.
+    unsafe {
+        while !list.is_null() {
+            let mut peer = (*list).peer;
+            while !peer.is_null() {
+                let name = bytes(&(*peer).name);
+                let id = server_id(name);
+                if let Some((_, other)) = seen.iter().find(|(i, n)| *i == id && *n != name) {
+                    return Some((
+                        String::from_utf8_lossy(other).into_owned(),
+                        String::from_utf8_lossy(name).into_owned(),
+                    ));
+                }
+                seen.push((id, name));
+                peer = (*peer).next;
+            }
+            list = (*list).next;
+        }
+    }
+    None
+}
+
+/// `init_peer`: round robin's per-request init, then the id lookup.
+unsafe extern "C" fn init_peer(
+    r: *mut ngx_http_request_t,
+    us: *mut ngx_http_upstream_srv_conf_t,
+) -> ngx_int_t {
+    guard(NGX_ERROR as ngx_int_t, || {
+        // SAFETY: nginx passes a live request with an upstream, and our upstream conf.
+        unsafe {
+            let Some(scf) = srv_conf(us) else {
+                return NGX_ERROR as ngx_int_t;
+            };
+            let pool = (*r).pool;
+            let pd = ngx_pcalloc(pool, size_of::<PeerData>()) as *mut PeerData;
+            if pd.is_null() {
+                return NGX_ERROR as ngx_int_t;
+            }
+            let u = (*r).upstream;
+            (*u).peer.data = pd as *mut c_void;
+            let Some(original) = scf.original_init_peer else {
+                return NGX_ERROR as ngx_int_t;
+            };
+            let rc = original(r, us);
+            if rc != NGX_OK as ngx_int_t {
+                return rc;
+            }
+            (*u).peer.get = Some(get_peer);
+
+            // One context per main request; a new upstream (internal redirect) resets it.
+            let main = (*r).main;
+            let ctx = match request_ctx(main) {
+                Some(c) => c as *mut RequestCtx,
+                None => {
+                    let c = ngx_pcalloc((*main).pool, size_of::<RequestCtx>()) as *mut RequestCtx;
+                    if c.is_null() {
+                        return NGX_ERROR as ngx_int_t;
+                    }
+                    *(*main).ctx.add(ctx_index()) = c as *mut c_void;
+                    c
+                }
+            };
+            ctx.write(RequestCtx {
+                conf: scf,
+                id: ngx_str_t::empty(),
+                key: 0,
+                status: Status::None,
+                known: false,
+                target: 0,
+                served: None,
+                last_learned: 0,
+                scanner: core::ptr::null_mut(),
+            });
+            (*pd).ctx = ctx;
+
+            let args = bytes(&(*r).args);
+            let Some(id) = query_id(args, &scf.names, scf.max_id_len) else {
+                return NGX_OK as ngx_int_t;
+            };
+            let Some(table) = scf.zone_ctx().and_then(|z| z.table()) else {
+                return NGX_OK as ngx_int_t;
+            };
+            let ctx = &mut *ctx;
+            ctx.id = ngx_str_t {
+                len: id.len(),
+                data: id.as_ptr() as *mut u8,
+            };
+            ctx.key = table.key(id);
+            ctx.status = match table.lookup(ctx.key, now(), scf.timeout) {
+                Lookup::Hit(server) => {
+                    ctx.target = server;
+                    ctx.known = true;
+                    Status::Hit
+                }
+                Lookup::Miss => Status::Miss,
+                Lookup::Expired => Status::Expired,
+            };
+            ngx::ngx_log_debug!(
+                (*(*r).connection).log,
+                "sticky_session: id lookup {} server {:08x}",
+                ctx.status.as_str(),
+                ctx.target
+            );
+            NGX_OK as ngx_int_t
+        }
+    })
+}
+
+/// `get`: the session's server if usable, otherwise round robin. Records
+/// which server was chosen, for the learner.
+unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void) -> ngx_int_t {
+    guard(NGX_ERROR as ngx_int_t, || {
+        // SAFETY: data is the PeerData installed by init_peer for this request.
+        unsafe {
+            let pd = &mut *(data as *mut PeerData);
+            let ctx = &mut *pd.ctx;
+            if ctx.status == Status::Hit && select(&mut pd.rrp, pc, ctx.target) {
+                ctx.served = Some(ctx.target);
+                ngx::ngx_log_debug!((*pc).log, "sticky_session: sticky peer {:08x}", ctx.target);
+                return NGX_OK as ngx_int_t;
+            }
+            let rc = ngx_http_upstream_get_round_robin_peer(pc, data);
+            ctx.served = if rc == NGX_OK as ngx_int_t && !(*pc).name.is_null() {
+                Some(server_id(bytes(&*(*pc).name)))
+            } else {
+                None
+            };
+            rc
+        }
+    })
+}
+
+const BITS: usize = usize::BITS as usize;
+
+/// Picks the peer whose identity is `target` if round robin would consider it
+/// usable now, doing round robin's bookkeeping so its `free` stays balanced.
+///
+/// # Safety
+/// `rrp` must be round robin's data of the current request and `pc` its peer connection.
+unsafe fn select(
+    rrp: &mut ngx_http_upstream_rr_peer_data_t,
+    pc: *mut ngx_peer_connection_t,
+    target: u32,
+) -> bool {
+    // SAFETY: rrp->peers and its peer list are valid for this request; with a
+    // zone they live in shared memory and are guarded by peers->rwlock, which
+    // we hold while touching them, as round robin does.
+    unsafe {
+        let peers = rrp.peers;
+        if (*peers).single() != 0 {
+            return false;
+        }
+        let locked = PeersLock::write(peers);
+        #[cfg(ngx_peer_refs)]
+        if !(*peers).config.is_null() && rrp.config != *(*peers).config {
+            return false;
+        }
+
+        let mut peer: *mut ngx_http_upstream_rr_peer_t = (*peers).peer;
+        let mut i = 0;
+        while !peer.is_null() && server_id(bytes(&(*peer).name)) != target {
+            peer = (*peer).next;
+            i += 1;
+        }
+        if peer.is_null() {
+            return false;
+        }
+        let p = &mut *peer;
+        let bit = 1usize << (i % BITS);
+        let tried = rrp.tried.add(i / BITS);
+        let now = ngx::ffi::ngx_time();
+        if *tried & bit != 0
+            || p.down != 0
+            || (p.max_fails != 0 && p.fails >= p.max_fails && now - p.checked <= p.fail_timeout)
+            || (p.max_conns != 0 && p.conns >= p.max_conns)
+        {
+            return false;
+        }
+
+        rrp.current = peer;
+        #[cfg(ngx_peer_refs)]
+        {
+            p.refs += 1;
+        }
+        *tried |= bit;
+        if now - p.checked > p.fail_timeout {
+            p.checked = now;
+        }
+        (*pc).set_cached(0);
+        (*pc).connection = core::ptr::null_mut();
+        (*pc).sockaddr = p.sockaddr;
+        (*pc).socklen = p.socklen;
+        (*pc).name = &mut p.name;
+        p.conns += 1;
+        drop(locked);
+        true
+    }
+}
+
+/// Round robin's peers write lock (a no-op without a zone), released on drop.
+struct PeersLock(*mut ngx_http_upstream_rr_peers_t);
+
+impl PeersLock {
+    /// # Safety
+    /// `peers` must be valid for the lifetime of the guard.
+    unsafe fn write(peers: *mut ngx_http_upstream_rr_peers_t) -> Self {
+        // SAFETY: with a zone, rwlock is the peers' lock in shared memory.
+        unsafe {
+            if !(*peers).shpool.is_null() {
+                ngx_rwlock_wlock(&mut (*peers).rwlock);
+            }
+        }
+        PeersLock(peers)
+    }
+}
+
+impl Drop for PeersLock {
+    fn drop(&mut self) {
+        // SAFETY: taken in `write` on the same, still valid, peers.
+        unsafe {
+            if !(*self.0).shpool.is_null() {
+                ngx_rwlock_unlock(&mut (*self.0).rwlock);
+            }
+        }
+    }
+}
+
+/// Learns from the request that its own session now lives where it was
+/// served, after failover. Called by the header filter.
+pub fn rebind_if_moved(ctx: &mut RequestCtx) {
+    let (Some(served), Status::Hit) = (ctx.served, ctx.status) else {
+        return;
+    };
+    if served == ctx.target {
+        return;
+    }
+    // SAFETY: conf lives as long as the cycle, which outlives the request.
+    let Some(scf) = (unsafe { ctx.conf.as_ref() }) else {
+        return;
+    };
+    let Some(zone) = scf.zone_ctx() else { return };
+    let Some(table) = zone.table() else { return };
+    table.learn(
+        &zone.lock(),
+        ctx.key,
+        served,
+        now(),
+        scf.timeout,
+        crate::store::Bind::Rebind,
+    );
+    ctx.status = Status::Rebound;
+    ctx.target = served;
+}

@@ -1,0 +1,189 @@
+//! The learner: response filters that record the ids a backend hands out,
+//! each before the buffer carrying it is passed on.
+
+use core::mem::size_of;
+use core::ptr::addr_of_mut;
+
+use ngx::ffi::{
+    ngx_chain_t, ngx_http_output_body_filter_pt, ngx_http_output_header_filter_pt,
+    ngx_http_request_t, ngx_http_top_body_filter, ngx_http_top_header_filter, ngx_int_t,
+    ngx_palloc, NGX_ERROR,
+};
+
+use super::balancer::{rebind_if_moved, RequestCtx, Status};
+use super::module::{request_ctx, SrvConf};
+use super::{bytes, guard, now};
+use crate::scanner::Scanner;
+use crate::store::{Bind, Learned};
+
+static mut NEXT_HEADER_FILTER: ngx_http_output_header_filter_pt = None;
+static mut NEXT_BODY_FILTER: ngx_http_output_body_filter_pt = None;
+
+/// Puts our filters on top of the chains (postconfiguration).
+///
+/// # Safety
+/// Only during configuration, in the single-threaded master.
+pub unsafe fn install() {
+    // SAFETY: configuration is single-threaded; nginx expects exactly this dance.
+    unsafe {
+        NEXT_HEADER_FILTER = ngx_http_top_header_filter;
+        ngx_http_top_header_filter = Some(header_filter);
+        NEXT_BODY_FILTER = ngx_http_top_body_filter;
+        ngx_http_top_body_filter = Some(body_filter);
+    }
+}
+
+unsafe extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // Learning must never cost a response: a failure here only skips learning.
+    guard((), || {
+        // SAFETY: r is the request nginx is sending headers for.
+        unsafe { learn_from_headers(r) }
+    });
+    // SAFETY: set in install() before any request; nginx always has a next filter.
+    match unsafe { *addr_of_mut!(NEXT_HEADER_FILTER) } {
+        // SAFETY: the next filter of the same chain, with the same request.
+        Some(next) => unsafe { next(r) },
+        None => NGX_ERROR as ngx_int_t,
+    }
+}
+
+unsafe extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) -> ngx_int_t {
+    guard((), || {
+        // SAFETY: r and chain are what nginx passes down the body filter chain.
+        unsafe { learn_from_body(r, chain) }
+    });
+    // SAFETY: as in header_filter.
+    match unsafe { *addr_of_mut!(NEXT_BODY_FILTER) } {
+        // SAFETY: the next filter of the same chain, with the same arguments.
+        Some(next) => unsafe { next(r, chain) },
+        None => NGX_ERROR as ngx_int_t,
+    }
+}
+
+/// Rebinds after failover, learns from `Location`, and decides whether the
+/// body is scanned.
+///
+/// # Safety
+/// `r` must be a live request.
+unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
+    // SAFETY: r is live; ctx exists only for requests our balancer handled.
+    unsafe {
+        if r != (*r).main {
+            return;
+        }
+        let Some(ctx) = request_ctx(r) else { return };
+        if ctx.served.is_none() {
+            // Not from a backend of ours (cache, error page, failed upstream).
+            return;
+        }
+        let Some(scf) = ctx.conf.as_ref() else { return };
+        rebind_if_moved(ctx);
+
+        let host = bytes(&(*r).headers_in.server);
+        let location = (*r).headers_out.location;
+        if !location.is_null() {
+            if let Some(p) = &scf.patterns {
+                p.scan_url(bytes(&(*location).value), host, &mut |id| {
+                    learn(ctx, scf, id)
+                });
+            }
+        }
+
+        if (*r).header_only() != 0 || !is_html(&(*r).headers_out) {
+            return;
+        }
+        let enc = (*r).headers_out.content_encoding;
+        if !enc.is_null()
+            && (*enc).hash != 0
+            && !bytes(&(*enc).value).eq_ignore_ascii_case(b"identity")
+        {
+            ngx::ngx_log_debug!(
+                (*(*r).connection).log,
+                "sticky_session: body not scanned, encoded"
+            );
+            return;
+        }
+        let s = ngx_palloc((*r).pool, size_of::<Scanner>()) as *mut Scanner;
+        if s.is_null() {
+            return;
+        }
+        s.write(Scanner::new());
+        ctx.scanner = s;
+        (*r).set_filter_need_in_memory(1);
+    }
+}
+
+fn is_html(h: &ngx::ffi::ngx_http_headers_out_t) -> bool {
+    // SAFETY: content_type is nginx's header value for this response.
+    let ct = unsafe { bytes(&h.content_type) };
+    let len = if h.content_type_len > 0 && h.content_type_len <= ct.len() {
+        h.content_type_len
+    } else {
+        ct.iter().position(|&c| c == b';').unwrap_or(ct.len())
+    };
+    ct[..len].trim_ascii().eq_ignore_ascii_case(b"text/html")
+}
+
+/// Scans every in-memory buffer of `chain` before it goes downstream.
+///
+/// # Safety
+/// `r` must be a live request and `chain` its body chain.
+unsafe fn learn_from_body(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) {
+    // SAFETY: the chain links and buffers are valid for this call; in-memory
+    // buffers have pos..last readable.
+    unsafe {
+        if r != (*r).main {
+            return;
+        }
+        let Some(ctx) = request_ctx(r) else { return };
+        if ctx.scanner.is_null() {
+            return;
+        }
+        let Some(scf) = ctx.conf.as_ref() else { return };
+        let Some(patterns) = &scf.patterns else {
+            return;
+        };
+        let host = bytes(&(*r).headers_in.server);
+        let scanner = &mut *ctx.scanner;
+        let mut cl = chain;
+        while !cl.is_null() {
+            let b = (*cl).buf;
+            cl = (*cl).next;
+            if b.is_null() {
+                continue;
+            }
+            let in_memory = (*b).temporary() != 0 || (*b).memory() != 0 || (*b).mmap() != 0;
+            if in_memory && !(*b).pos.is_null() && (*b).last > (*b).pos {
+                let data =
+                    core::slice::from_raw_parts((*b).pos, (*b).last.offset_from((*b).pos) as usize);
+                scanner.feed(patterns, host, data, &mut |id| learn(ctx, scf, id));
+            }
+            if (*b).last_buf() != 0 {
+                scanner.finish(patterns, host, &mut |id| learn(ctx, scf, id));
+                ctx.scanner = core::ptr::null_mut();
+                return;
+            }
+        }
+    }
+}
+
+/// Records `id` → the server that produced this response.
+fn learn(ctx: &mut RequestCtx, scf: &SrvConf, id: &[u8]) {
+    let Some(served) = ctx.served else { return };
+    let Some(zone) = scf.zone_ctx() else { return };
+    let Some(table) = zone.table() else { return };
+    let key = table.key(id);
+    if key == ctx.last_learned {
+        return;
+    }
+    ctx.last_learned = key;
+    // A client-chosen id the table does not know never enters it, even when
+    // the backend echoes it back.
+    if key == ctx.key && !ctx.known {
+        return;
+    }
+    let outcome = table.learn(&zone.lock(), key, served, now(), scf.timeout, Bind::Keep);
+    if outcome == Learned::New && !ctx.known {
+        ctx.status = Status::New;
+    }
+}

@@ -1,0 +1,373 @@
+//! The `ngx_http_upstream_sticky_session_module`: commands, module context,
+//! configuration and the directive handler, in the order nginx uses them.
+
+use core::ffi::{c_char, c_void};
+use core::ptr::{addr_of_mut, null_mut};
+
+use ngx::core::Pool;
+use ngx::ffi::{
+    ngx_array_t, ngx_command_t, ngx_conf_t, ngx_http_add_variable, ngx_http_conf_ctx_t,
+    ngx_http_module_t, ngx_http_request_t, ngx_http_upstream_init_peer_pt,
+    ngx_http_upstream_main_conf_t, ngx_http_upstream_module, ngx_http_upstream_srv_conf_t,
+    ngx_http_variable_value_t, ngx_int_t, ngx_module_t, ngx_pcalloc, ngx_pnalloc,
+    ngx_shared_memory_add, ngx_shm_zone_t, ngx_str_t, ngx_uint_t, NGX_CONF_ANY, NGX_ERROR,
+    NGX_HTTP_MODULE, NGX_HTTP_SRV_CONF_OFFSET, NGX_HTTP_UPSTREAM_BACKUP, NGX_HTTP_UPSTREAM_CREATE,
+    NGX_HTTP_UPSTREAM_DOWN, NGX_HTTP_UPSTREAM_FAIL_TIMEOUT, NGX_HTTP_UPSTREAM_MAX_CONNS,
+    NGX_HTTP_UPSTREAM_MAX_FAILS, NGX_HTTP_UPSTREAM_WEIGHT, NGX_HTTP_UPS_CONF,
+    NGX_HTTP_VAR_NOCACHEABLE, NGX_OK,
+};
+
+use super::balancer::{init_upstream, RequestCtx, Status};
+use super::zone::{init_zone, ZoneCtx};
+use super::{bytes, filter, guard};
+use crate::config::{self, Names, DEFAULT_ZONE_SIZE};
+use crate::scanner::Patterns;
+
+/// Configuration of one `upstream {}` block.
+pub struct SrvConf {
+    /// A `sticky_session` directive is present.
+    pub enabled: bool,
+    /// `init_upstream` ran, i.e. no later balancer directive replaced ours.
+    pub initialized: bool,
+    /// Id parameter names.
+    pub names: Names,
+    /// Longest id accepted.
+    pub max_id_len: usize,
+    /// Idle timeout, seconds.
+    pub timeout: u32,
+    /// The session table's zone.
+    pub zone: *mut ngx_shm_zone_t,
+    /// Body scanner needles, built once here.
+    pub patterns: Option<Patterns>,
+    /// Round robin's per-request init, which ours wraps.
+    pub original_init_peer: ngx_http_upstream_init_peer_pt,
+    /// Where the directive is, for errors reported after parsing.
+    pub file: ngx_str_t,
+    /// Line of the directive.
+    pub line: ngx_uint_t,
+}
+
+impl Default for SrvConf {
+    fn default() -> Self {
+        SrvConf {
+            enabled: false,
+            initialized: false,
+            names: Names::new(),
+            max_id_len: 0,
+            timeout: 0,
+            zone: null_mut(),
+            patterns: None,
+            original_init_peer: None,
+            file: ngx_str_t::empty(),
+            line: 0,
+        }
+    }
+}
+
+impl SrvConf {
+    /// The zone's per-configuration context.
+    pub fn zone_ctx(&self) -> Option<&ZoneCtx> {
+        if self.zone.is_null() {
+            return None;
+        }
+        // SAFETY: zone was returned by ngx_shared_memory_add and its data set
+        // to a pool-allocated ZoneCtx in the directive handler.
+        unsafe { ((*self.zone).data as *const ZoneCtx).as_ref() }
+    }
+}
+
+static mut COMMANDS: [ngx_command_t; 2] = [
+    ngx_command_t {
+        name: ngx::ngx_string!("sticky_session"),
+        type_: (NGX_HTTP_UPS_CONF | NGX_CONF_ANY) as ngx_uint_t,
+        set: Some(sticky_session),
+        conf: NGX_HTTP_SRV_CONF_OFFSET as ngx_uint_t,
+        offset: 0,
+        post: null_mut(),
+    },
+    ngx_command_t::empty(),
+];
+
+static MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
+    preconfiguration: Some(preconfiguration),   // variables
+    postconfiguration: Some(postconfiguration), // filters, balancer order check
+    create_main_conf: None,
+    init_main_conf: None,
+    create_srv_conf: Some(create_srv_conf),
+    merge_srv_conf: None, // upstream server confs are never merged
+    create_loc_conf: None,
+    merge_loc_conf: None,
+};
+
+/// The module, under the name nginx's build system and `load_module` expect.
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static mut ngx_http_upstream_sticky_session_module: ngx_module_t = ngx_module_t {
+    ctx: &raw const MODULE_CTX as *mut c_void,
+    commands: unsafe { &raw mut COMMANDS[0] },
+    type_: NGX_HTTP_MODULE as ngx_uint_t,
+    ..ngx_module_t::default()
+};
+
+/// Index of this module's slots in `ctx`/`srv_conf` arrays.
+pub fn ctx_index() -> usize {
+    // SAFETY: ctx_index is written by nginx once, before any request or
+    // configuration callback of ours can run.
+    unsafe { (*addr_of_mut!(ngx_http_upstream_sticky_session_module)).ctx_index }
+}
+
+/// Our configuration of an upstream, if the upstream has server confs.
+///
+/// # Safety
+/// `us` must be a valid upstream configuration of the current cycle.
+pub unsafe fn srv_conf<'a>(us: *const ngx_http_upstream_srv_conf_t) -> Option<&'a mut SrvConf> {
+    // SAFETY: srv_conf is NULL for implicit upstreams, else an array with one
+    // slot per HTTP module, ours holding a SrvConf from create_srv_conf.
+    unsafe {
+        let confs = (*us).srv_conf;
+        if confs.is_null() {
+            return None;
+        }
+        ((*confs.add(ctx_index())) as *mut SrvConf).as_mut()
+    }
+}
+
+/// This request's context, if our balancer created one.
+///
+/// # Safety
+/// `r` must be a valid request.
+pub unsafe fn request_ctx<'a>(r: *mut ngx_http_request_t) -> Option<&'a mut RequestCtx> {
+    // SAFETY: r->ctx has one slot per HTTP module; ours is NULL or a RequestCtx.
+    unsafe { ((*(*r).ctx.add(ctx_index())) as *mut RequestCtx).as_mut() }
+}
+
+unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
+    guard(NGX_ERROR as ngx_int_t, || {
+        let vars: [(&str, VariableGetter); 2] = [
+            ("sticky_session_status", status_variable),
+            ("sticky_session_id", id_variable),
+        ];
+        for (name, get) in vars {
+            let mut name = ngx_str_t {
+                len: name.len(),
+                data: name.as_ptr() as *mut u8,
+            };
+            // SAFETY: cf is nginx's configuration; the name is copied by nginx.
+            let var = unsafe {
+                ngx_http_add_variable(cf, &mut name, NGX_HTTP_VAR_NOCACHEABLE as ngx_uint_t)
+            };
+            if var.is_null() {
+                return NGX_ERROR as ngx_int_t;
+            }
+            // SAFETY: var is a live variable definition returned just above.
+            unsafe { (*var).get_handler = Some(get) };
+        }
+        NGX_OK as ngx_int_t
+    })
+}
+
+unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
+    guard(NGX_ERROR as ngx_int_t, || {
+        // SAFETY: called by nginx inside the http block with a valid cf.
+        unsafe {
+            filter::install();
+            // A balancer directive after ours replaces init_upstream, so ours never ran.
+            let ctx = (*cf).ctx as *mut ngx_http_conf_ctx_t;
+            let umcf = *(*ctx).main_conf.add(ngx_http_upstream_module.ctx_index)
+                as *const ngx_http_upstream_main_conf_t;
+            for &us in array::<*mut ngx_http_upstream_srv_conf_t>(&(*umcf).upstreams) {
+                if let Some(scf) = srv_conf(us) {
+                    if scf.enabled && !scf.initialized {
+                        ngx::ngx_conf_log_error!(
+                            ngx::ffi::NGX_LOG_EMERG,
+                            cf,
+                            "\"sticky_session\" in {}:{} is overridden by a load balancing method \
+                             specified after it in upstream \"{}\"; only \"keepalive\" may follow it",
+                            String::from_utf8_lossy(bytes(&scf.file)),
+                            scf.line,
+                            String::from_utf8_lossy(bytes(&(*us).host)),
+                        );
+                        return NGX_ERROR as ngx_int_t;
+                    }
+                }
+            }
+        }
+        NGX_OK as ngx_int_t
+    })
+}
+
+unsafe extern "C" fn create_srv_conf(cf: *mut ngx_conf_t) -> *mut c_void {
+    guard(null_mut(), || {
+        // SAFETY: cf->pool is the cycle's pool; allocate() registers a
+        // cleanup that drops the SrvConf (and its Patterns) with the pool.
+        let pool = unsafe { Pool::from_ngx_pool((*cf).pool) };
+        pool.allocate(SrvConf::default()) as *mut c_void
+    })
+}
+
+/// `sticky_session [name=NAME]... [zone=NAME:SIZE] [timeout=TIME] [max_id_len=N];`
+unsafe extern "C" fn sticky_session(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    guard(ngx::core::NGX_CONF_ERROR as *mut c_char, || {
+        // SAFETY: nginx calls this inside upstream{} with our SrvConf as conf
+        // and the directive's words in cf->args.
+        unsafe {
+            let scf = &mut *(conf as *mut SrvConf);
+            if scf.enabled {
+                return c"is duplicate".as_ptr() as *mut c_char;
+            }
+            let ctx = (*cf).ctx as *mut ngx_http_conf_ctx_t;
+            let uscf = *(*ctx).srv_conf.add(ngx_http_upstream_module.ctx_index)
+                as *mut ngx_http_upstream_srv_conf_t;
+            if (*uscf).peer.init_upstream.is_some() {
+                return c"must be the first load balancing directive in the upstream block, \
+                         before \"keepalive\", and cannot be combined with another method"
+                    .as_ptr() as *mut c_char;
+            }
+
+            let words = array::<ngx_str_t>(&*(*cf).args);
+            let args: Vec<&[u8]> = words.iter().skip(1).map(|w| bytes(w)).collect();
+            let d = match config::parse(&args) {
+                Ok(d) => d,
+                Err(e) => return conf_error(cf, &e.to_string()),
+            };
+
+            let zone_name = match d.zone {
+                Some(z) => z.name.to_vec(),
+                None => [b"sticky_session_".as_slice(), bytes(&(*uscf).host)].concat(),
+            };
+            let zone_size = d.zone.map_or(DEFAULT_ZONE_SIZE, |z| z.size);
+            let Some(mut name) = ngx_str_t::from_bytes((*cf).pool, &zone_name) else {
+                return ngx::core::NGX_CONF_ERROR as *mut c_char;
+            };
+            let zone = ngx_shared_memory_add(
+                cf,
+                &mut name,
+                zone_size,
+                addr_of_mut!(ngx_http_upstream_sticky_session_module) as *mut c_void,
+            );
+            if zone.is_null() {
+                return ngx::core::NGX_CONF_ERROR as *mut c_char;
+            }
+            if (*zone).data.is_null() {
+                let zctx = ngx_pcalloc((*cf).pool, size_of::<ZoneCtx>()) as *mut ZoneCtx;
+                if zctx.is_null() {
+                    return ngx::core::NGX_CONF_ERROR as *mut c_char;
+                }
+                (*zone).data = zctx as *mut c_void;
+                (*zone).init = Some(init_zone);
+            }
+
+            scf.enabled = true;
+            scf.names = d.names;
+            scf.max_id_len = d.max_id_len;
+            scf.timeout = d.timeout;
+            scf.zone = zone;
+            scf.patterns = Some(Patterns::new(&d.names, d.max_id_len));
+            scf.file = (*(*cf).conf_file).file.name;
+            scf.line = (*(*cf).conf_file).line;
+
+            (*uscf).peer.init_upstream = Some(init_upstream);
+            (*uscf).flags |= (NGX_HTTP_UPSTREAM_CREATE
+                | NGX_HTTP_UPSTREAM_WEIGHT
+                | NGX_HTTP_UPSTREAM_MAX_CONNS
+                | NGX_HTTP_UPSTREAM_MAX_FAILS
+                | NGX_HTTP_UPSTREAM_FAIL_TIMEOUT
+                | NGX_HTTP_UPSTREAM_DOWN
+                | NGX_HTTP_UPSTREAM_BACKUP) as ngx_uint_t;
+            null_mut()
+        }
+    })
+}
+
+/// A directive error message in the configuration pool, for nginx to print
+/// after the directive name.
+///
+/// # Safety
+/// `cf` must be valid.
+unsafe fn conf_error(cf: *mut ngx_conf_t, msg: &str) -> *mut c_char {
+    // SAFETY: cf->pool is valid; we write msg.len() + 1 bytes into a fresh allocation.
+    unsafe {
+        let p = ngx_pnalloc((*cf).pool, msg.len() + 1) as *mut u8;
+        if p.is_null() {
+            return ngx::core::NGX_CONF_ERROR as *mut c_char;
+        }
+        core::ptr::copy_nonoverlapping(msg.as_ptr(), p, msg.len());
+        *p.add(msg.len()) = 0;
+        p as *mut c_char
+    }
+}
+
+/// The elements of an nginx array.
+///
+/// # Safety
+/// `a` must be an array of `T` whose elements outlive `'a`.
+pub unsafe fn array<'a, T>(a: &ngx_array_t) -> &'a [T] {
+    if a.nelts == 0 || a.elts.is_null() {
+        return &[];
+    }
+    // SAFETY: per the contract.
+    unsafe { core::slice::from_raw_parts(a.elts as *const T, a.nelts) }
+}
+
+type VariableGetter = unsafe extern "C" fn(
+    *mut ngx_http_request_t,
+    *mut ngx_http_variable_value_t,
+    usize,
+) -> ngx_int_t;
+
+/// Sets `v` to `value`, which must outlive the request, or to "not found".
+///
+/// # Safety
+/// `v` must be valid.
+unsafe fn set_variable(v: *mut ngx_http_variable_value_t, value: Option<&[u8]>) -> ngx_int_t {
+    // SAFETY: v is nginx's variable slot for this request.
+    unsafe {
+        match value {
+            Some(s) => {
+                (*v).set_len(s.len() as u32);
+                (*v).set_valid(1);
+                (*v).set_no_cacheable(0);
+                (*v).set_not_found(0);
+                (*v).data = s.as_ptr() as *mut u8;
+            }
+            None => (*v).set_not_found(1),
+        }
+    }
+    NGX_OK as ngx_int_t
+}
+
+/// `$sticky_session_status`: NONE, HIT, MISS, EXPIRED, NEW or REBOUND.
+unsafe extern "C" fn status_variable(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_http_variable_value_t,
+    _data: usize,
+) -> ngx_int_t {
+    guard(NGX_ERROR as ngx_int_t, || {
+        // SAFETY: r and v are nginx's; the status names are 'static.
+        unsafe {
+            let status = request_ctx((*r).main).map(|c| c.status.as_str().as_bytes());
+            set_variable(v, status)
+        }
+    })
+}
+
+/// `$sticky_session_id`: the id the request was routed by, if any.
+unsafe extern "C" fn id_variable(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_http_variable_value_t,
+    _data: usize,
+) -> ngx_int_t {
+    guard(NGX_ERROR as ngx_int_t, || {
+        // SAFETY: the id points into the main request's arguments, alive as long as it.
+        unsafe {
+            let id = request_ctx((*r).main)
+                .filter(|c| c.status != Status::None)
+                .map(|c| bytes(&c.id));
+            set_variable(v, id)
+        }
+    })
+}
