@@ -1,0 +1,257 @@
+package StickyTest;
+
+# A small nginx-tests style harness: writes nginx.conf from a template with
+# free loopback ports, starts/reloads/stops nginx, speaks raw HTTP, runs
+# forked Perl backends, and fails the test on [alert]/[crit]/[emerg] lines.
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Socket qw(IPPROTO_TCP TCP_NODELAY SOL_SOCKET SO_REUSEADDR);
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+our $ROOT = abs_path(dirname(__FILE__) . '/../..');
+
+sub new {
+    my ($class, %opt) = @_;
+    my $dir = tempdir('sticky-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{TEST_KEEP});
+    chmod 0755, $dir;
+    mkdir "$dir/logs";
+    my $self = bless {
+        dir      => $dir,
+        nginx    => $ENV{STICKY_NGINX} // "$ROOT/build/nginx",
+        module   => $ENV{STICKY_MODULE} // "$ROOT/build/ngx_http_upstream_sticky_session_module.so",
+        ports    => {},
+        backends => [],
+        %opt,
+    }, $class;
+    return $self;
+}
+
+sub dir { $_[0]{dir} }
+
+# A free loopback port, the same one for the same name within a test.
+sub port {
+    my ($self, $name) = @_;
+    return $self->{ports}{$name} //= do {
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1, ReuseAddr => 1)
+            or die "no free port: $!";
+        my $p = $s->sockport;
+        close $s;
+        $p;
+    };
+}
+
+# Writes nginx.conf: main-context boilerplate, then the template with
+# %%PORT_NAME%% replaced by free ports and %%TESTDIR%% by the prefix.
+sub write_config {
+    my ($self, $template, %opt) = @_;
+    (my $conf = $template) =~ s/%%PORT_(\w+)%%/$self->port($1)/ge;
+    $conf =~ s/%%TESTDIR%%/$self->{dir}/g;
+    my $head = '';
+    $head .= "load_module $self->{module};\n" if $self->{module} ne '' && !$opt{no_module};
+    $head .= "user root;\n" if $> == 0;
+    $head .= "pid logs/nginx.pid;\nerror_log logs/error.log " . ($opt{log_level} // 'notice') . ";\n";
+    $head .= "worker_processes 1;\n" unless $conf =~ /^\s*worker_processes/m;
+    $head .= "events { worker_connections 1024; }\n" unless $conf =~ /^\s*events/m;
+    open my $fh, '>', "$self->{dir}/nginx.conf" or die $!;
+    print $fh $head, $conf;
+    close $fh;
+    $self->{conf_text} = $head . $conf;
+    return $self;
+}
+
+sub conf_path { "$_[0]{dir}/nginx.conf" }
+
+# Runs `nginx -t`; returns (ok, output).
+sub test_config {
+    my ($self) = @_;
+    my $out = `'$self->{nginx}' -p '$self->{dir}/' -c nginx.conf -t 2>&1`;
+    return ($? == 0, $out);
+}
+
+sub run {
+    my ($self) = @_;
+    my $out = `'$self->{nginx}' -p '$self->{dir}/' -c nginx.conf 2>&1`;
+    die "nginx failed to start: $out\n" . $self->error_log if $?;
+    my $deadline = time + 10;
+    until (-s "$self->{dir}/logs/nginx.pid") {
+        die "nginx pid file did not appear" if time > $deadline;
+        sleep 0.05;
+    }
+    $self->{pid} = $self->read_pid;
+    for my $p (values %{ $self->{ports} }) {
+        $self->wait_port($p) if $self->{conf_text} =~ /listen\s+127\.0\.0\.1:$p\b/;
+    }
+    return $self;
+}
+
+sub read_pid {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{dir}/logs/nginx.pid" or return;
+    my $pid = <$fh>;
+    chomp $pid if defined $pid;
+    return $pid;
+}
+
+sub wait_port {
+    my ($self, $port) = @_;
+    my $deadline = time + 10;
+    while (time < $deadline) {
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 1);
+        return 1 if $s;
+        sleep 0.05;
+    }
+    die "port $port never opened";
+}
+
+# Worker pids of our master.
+sub workers {
+    my ($self) = @_;
+    my @pids;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $stat or next;
+        my $line = <$fh> // next;
+        my ($pid, $ppid) = $line =~ /^(\d+) \(.*\) \S+ (\d+)/ or next;
+        push @pids, $pid if $ppid == $self->{pid};
+    }
+    return sort @pids;
+}
+
+# HUP, then wait until the old workers are gone and new ones answer.
+sub reload {
+    my ($self) = @_;
+    my %old = map { $_ => 1 } $self->workers;
+    kill 'HUP', $self->{pid};
+    my $deadline = time + 15;
+    while (time < $deadline) {
+        my @now = $self->workers;
+        return 1 if @now && !grep { $old{$_} } @now;
+        sleep 0.05;
+    }
+    die "reload did not replace workers";
+}
+
+sub stop {
+    my ($self) = @_;
+    $_->() for @{ $self->{stop_hooks} || [] };
+    for my $b (@{ $self->{backends} }) {
+        kill 'KILL', $b;
+        waitpid $b, 0;
+    }
+    $self->{backends} = [];
+    if (my $pid = delete $self->{pid}) {
+        kill 'QUIT', $pid;
+        my $deadline = time + 10;
+        while (kill(0, $pid) && time < $deadline) { sleep 0.05 }
+        kill 'KILL', $pid if kill 0, $pid;
+    }
+    my @bad = grep { /\[(alert|crit|emerg)\]/ } split /\n/, $self->error_log;
+    @bad = grep { !/$self->{allow_alerts}/ } @bad if $self->{allow_alerts};
+    ok(!@bad, 'no alerts in error.log') or diag join "\n", @bad;
+    return $self;
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    for my $b (@{ $self->{backends} || [] }) { kill 'KILL', $b; waitpid $b, 0 }
+    kill 'KILL', $self->{pid} if $self->{pid};
+}
+
+sub error_log {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{dir}/logs/error.log" or return '';
+    local $/;
+    return <$fh> // '';
+}
+
+# One request on a new connection; returns the raw response.
+sub http {
+    my ($self, $request, %opt) = @_;
+    my $port = $opt{port} // $self->port('FRONT');
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 5)
+        or die "connect $port: $!";
+    print $s $request;
+    my $resp = '';
+    local $SIG{ALRM} = sub { die "timeout\n" };
+    alarm($opt{timeout} // 10);
+    while (1) {
+        my $n = sysread $s, my $buf, 65536;
+        last unless $n;
+        $resp .= $buf;
+    }
+    alarm 0;
+    return $resp;
+}
+
+sub get {
+    my ($self, $uri, %opt) = @_;
+    my $host = $opt{host} // 'localhost';
+    my $extra = join '', map { "$_: $opt{headers}{$_}\r\n" } sort keys %{ $opt{headers} || {} };
+    return $self->http("GET $uri HTTP/1.0\r\nHost: $host\r\n$extra\r\n", %opt);
+}
+
+sub post {
+    my ($self, $uri, $body, %opt) = @_;
+    my $host = $opt{host} // 'localhost';
+    my $type = $opt{type} // 'application/x-www-form-urlencoded';
+    return $self->http("POST $uri HTTP/1.0\r\nHost: $host\r\nContent-Type: $type\r\n"
+        . "Content-Length: " . length($body) . "\r\n\r\n$body", %opt);
+}
+
+# Response helpers.
+sub header { my ($resp, $name) = @_; $resp =~ /^\Q$name\E:\s*(.*?)\r?$/mi ? $1 : undef }
+sub body { my ($resp) = @_; $resp =~ /\r\n\r\n(.*)\z/s ? $1 : '' }
+sub status { my ($resp) = @_; $resp =~ m{^HTTP/1\.\d (\d+)} ? $1 : 0 }
+
+# Starts a forked backend on $port. $handler gets (method, uri, headers
+# hashref, body) and returns (status_line_and_headers, [body pieces]). Pieces
+# are written separately with a pause, so nginx reads them as separate buffers.
+sub backend {
+    my ($self, $port, $handler, %opt) = @_;
+    my $listen = IO::Socket::INET->new(
+        LocalAddr => "127.0.0.1:$port", Listen => 64, ReuseAddr => 1,
+    ) or die "backend listen $port: $!";
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        $SIG{TERM} = sub { exit 0 };
+        while (my $c = $listen->accept) {
+            setsockopt($c, IPPROTO_TCP, TCP_NODELAY, 1);
+            my $head = '';
+            while ($head !~ /\r\n\r\n/) {
+                my $n = sysread $c, my $buf, 4096;
+                last unless $n;
+                $head .= $buf;
+            }
+            my ($h, $body) = split /\r\n\r\n/, $head, 2;
+            $body //= '';
+            my ($method, $uri) = $h =~ /^(\S+) (\S+)/;
+            my %hdr = map { /^([^:]+):\s*(.*)$/ ? (lc $1 => $2) : () } split /\r\n/, $h;
+            my $len = $hdr{'content-length'} // 0;
+            while (length $body < $len) {
+                my $n = sysread $c, my $buf, 65536;
+                last unless $n;
+                $body .= $buf;
+            }
+            my ($resp_head, $pieces) = $handler->($method // '', $uri // '', \%hdr, $body);
+            syswrite $c, $resp_head;
+            for my $p (@$pieces) {
+                sleep($opt{pause} // 0.02);
+                syswrite $c, $p;
+            }
+            close $c;
+        }
+        exit 0;
+    }
+    close $listen;
+    push @{ $self->{backends} }, $pid;
+    return $pid;
+}
+
+1;
