@@ -53,6 +53,32 @@ pub fn query_id<'a>(query: &'a [u8], names: &Names, max_len: usize) -> Option<&'
     })
 }
 
+/// The id in a path parameter, `/cart;jsessionid=ID/x`, as Java servlets
+/// write it. `path` is the request target before `?`; the value ends at `/`,
+/// `;` or the end.
+pub fn path_param_id<'a>(path: &'a [u8], names: &Names, max_len: usize) -> Option<&'a [u8]> {
+    let params = || {
+        path.split(|&c| c == b';')
+            .skip(1)
+            .map(|p| &p[..p.iter().position(|&c| c == b'/').unwrap_or(p.len())])
+    };
+    names.iter().find_map(|name| {
+        params()
+            .filter_map(|p| p.strip_prefix(name)?.strip_prefix(b"="))
+            .find(|v| valid_id(v, max_len))
+    })
+}
+
+/// The id a request carries: the query string first, then path parameters.
+/// `target` is the raw request target (`/path;p=v?query`).
+pub fn request_id<'a>(target: &'a [u8], names: &Names, max_len: usize) -> Option<&'a [u8]> {
+    let (path, query) = match target.iter().position(|&c| c == b'?') {
+        Some(q) => (&target[..q], &target[q + 1..]),
+        None => (target, &target[target.len()..]),
+    };
+    query_id(query, names, max_len).or_else(|| path_param_id(path, names, max_len))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +115,40 @@ mod tests {
         for (n, q, want) in cases {
             let got = query_id(q.as_bytes(), n, 128);
             assert_eq!(got, want.map(str::as_bytes), "query {q:?}");
+        }
+    }
+
+    #[test]
+    fn path_param_cases() {
+        let n = names(&["jsessionid", "sid"]);
+        let cases: &[(&str, Option<&str>)] = &[
+            ("/shop/cart;jsessionid=ABC123.node1", Some("ABC123.node1")),
+            ("/shop/cart;jsessionid=ABC/more", Some("ABC")),
+            ("/a;x=1;jsessionid=J2;y=2", Some("J2")),
+            ("/a;jsessionid=", None),
+            ("/a;jsessionidx=1", None),
+            ("/a/jsessionid=1", None),
+            ("/plain", None),
+            ("/a;sid=s1;jsessionid=j1", Some("j1")),
+        ];
+        for (path, want) in cases {
+            assert_eq!(path_param_id(path.as_bytes(), &n, 128), want.map(str::as_bytes), "{path}");
+        }
+    }
+
+    #[test]
+    fn request_target_prefers_the_query() {
+        let n = names(&["jsessionid", "sid"]);
+        let cases: &[(&str, Option<&str>)] = &[
+            ("/a;jsessionid=P?sid=Q", Some("Q")),
+            ("/a;jsessionid=P?x=1", Some("P")),
+            ("/a?x=;jsessionid=P", Some("P")),
+            ("/a", None),
+            ("/a?", None),
+            ("?sid=S", Some("S")),
+        ];
+        for (target, want) in cases {
+            assert_eq!(request_id(target.as_bytes(), &n, 128), want.map(str::as_bytes), "{target}");
         }
     }
 

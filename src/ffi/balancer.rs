@@ -14,7 +14,7 @@ use ngx::ffi::{
 
 use super::module::{ctx_index, request_ctx, srv_conf, SrvConf};
 use super::{bytes, guard, now};
-use crate::extract::query_id;
+use crate::extract::request_id;
 use crate::scanner::Scanner;
 use crate::store::{server_id, Lookup};
 
@@ -194,8 +194,8 @@ unsafe extern "C" fn init_peer(
             });
             (*pd).ctx = ctx;
 
-            let args = bytes(&(*r).args);
-            let Some(id) = query_id(args, &scf.names, scf.max_id_len) else {
+            let target = bytes(&(*r).unparsed_uri);
+            let Some(id) = request_id(target, &scf.names, scf.max_id_len) else {
                 return NGX_OK as ngx_int_t;
             };
             let Some(table) = scf.zone_ctx().and_then(|z| z.table()) else {
