@@ -2,7 +2,7 @@
 
 DEBIAN_PACKAGES := libclang-dev libpcre2-dev libssl-dev zlib1g-dev gcc make perl pkg-config curl
 
-.PHONY: all build deps run test unit prove dynamic static clean
+.PHONY: all build deps run test unit prove dynamic static bench-core clean
 
 all: build
 
@@ -32,6 +32,10 @@ dynamic: build
 
 static: build
 	ci/nginx-build.sh static
+
+# Micro-benchmarks of the pure core (scanner GB/s, table ns/op, extraction ns).
+bench-core:
+	cargo bench --no-default-features --bench core
 
 clean:
 	cargo clean

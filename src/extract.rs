@@ -132,7 +132,11 @@ mod tests {
             ("/a;sid=s1;jsessionid=j1", Some("j1")),
         ];
         for (path, want) in cases {
-            assert_eq!(path_param_id(path.as_bytes(), &n, 128), want.map(str::as_bytes), "{path}");
+            assert_eq!(
+                path_param_id(path.as_bytes(), &n, 128),
+                want.map(str::as_bytes),
+                "{path}"
+            );
         }
     }
 
@@ -148,7 +152,11 @@ mod tests {
             ("?sid=S", Some("S")),
         ];
         for (target, want) in cases {
-            assert_eq!(request_id(target.as_bytes(), &n, 128), want.map(str::as_bytes), "{target}");
+            assert_eq!(
+                request_id(target.as_bytes(), &n, 128),
+                want.map(str::as_bytes),
+                "{target}"
+            );
         }
     }
 

@@ -1,0 +1,82 @@
+//! The hot paths allocate nothing: scanning a body buffer, extracting a
+//! request's id, looking up and learning sessions. Counted per thread by a
+//! wrapping global allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::AtomicBool;
+
+use sticky_session::config::Names;
+use sticky_session::extract::request_id;
+use sticky_session::scanner::{Patterns, Scanner};
+use sticky_session::store::{Bind, Header, Slot, Table, WriteLock, WAYS};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCS.with(Cell::get);
+    f();
+    ALLOCS.with(Cell::get) - before
+}
+
+struct NoLock(AtomicBool);
+impl WriteLock for NoLock {
+    fn lock(&self) {}
+    fn unlock(&self) {}
+}
+
+#[test]
+fn hot_paths_do_not_allocate() {
+    let names = Names::defaults();
+    let patterns = Patterns::new(&names, 128);
+    let page: String = (0..200)
+        .map(|i| format!("<li><a href=\"/item/{i}?PHPSESSID=abcdef0123456789&amp;x={i}\">item {i}</a></li>\n"))
+        .collect();
+    let mut scanner = Box::new(Scanner::new());
+    let header = Header::default();
+    let slots: Vec<Slot> = (0..64 * WAYS).map(|_| Slot::default()).collect();
+    let table = Table::format(&header, &slots, [1, 2]).unwrap();
+    let lock = NoLock(AtomicBool::new(false));
+
+    let mut found = 0;
+    let n = allocations(|| {
+        for chunk in page
+            .as_bytes()
+            .chunks(4096)
+            .chain(page.as_bytes().chunks(7))
+        {
+            scanner.feed(&patterns, b"shop.example", chunk, &mut |id| {
+                found += 1;
+                let key = table.key(id);
+                table.learn(&lock, key, 7, 100, 3600, Bind::Keep);
+                table.lookup(key, 100, 3600);
+            });
+        }
+        scanner.finish(&patterns, b"shop.example", &mut |_| found += 1);
+        for _ in 0..100 {
+            request_id(b"/cart;jsessionid=J1?a=1&PHPSESSID=abc&b=2", &names, 128);
+        }
+    });
+    assert_eq!(found, 400, "every link's id is reported in both passes");
+    assert_eq!(n, 0, "allocations on the hot paths");
+}
