@@ -7,7 +7,7 @@ use core::ptr::addr_of_mut;
 use ngx::ffi::{
     ngx_chain_t, ngx_http_output_body_filter_pt, ngx_http_output_header_filter_pt,
     ngx_http_request_t, ngx_http_top_body_filter, ngx_http_top_header_filter, ngx_int_t,
-    ngx_palloc, NGX_ERROR,
+    ngx_list_part_t, ngx_list_t, ngx_palloc, ngx_table_elt_t, NGX_ERROR,
 };
 
 use super::balancer::{rebind_if_moved, RequestCtx, Status};
@@ -15,6 +15,7 @@ use super::module::{request_ctx, SrvConf};
 use super::{bytes, guard, now};
 use crate::scanner::Scanner;
 use crate::store::{Bind, Learned};
+use crate::url::refresh_url;
 
 static mut NEXT_HEADER_FILTER: ngx_http_output_header_filter_pt = None;
 static mut NEXT_BODY_FILTER: ngx_http_output_body_filter_pt = None;
@@ -80,13 +81,23 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
         rebind_if_moved(ctx);
 
         let host = bytes(&(*r).headers_in.server);
-        let location = (*r).headers_out.location;
-        if !location.is_null() {
-            if let Some(p) = &scf.patterns {
-                p.scan_url(bytes(&(*location).value), host, &mut |id| {
-                    learn(ctx, scf, id)
-                });
-            }
+        // Relative redirects from upstreams are only in the list, never in
+        // headers_out.location (nginx keeps them away from its header filter).
+        if let Some(p) = &scf.patterns {
+            for_each_header(&(*r).headers_out.headers, |name, value| {
+                let url = if name.eq_ignore_ascii_case(b"location")
+                    || name.eq_ignore_ascii_case(b"content-location")
+                {
+                    Some(value)
+                } else if name.eq_ignore_ascii_case(b"refresh") {
+                    refresh_url(value)
+                } else {
+                    None
+                };
+                if let Some(url) = url {
+                    p.scan_url(url, host, &mut |id| learn(ctx, scf, id));
+                }
+            });
         }
 
         if (*r).header_only() != 0 || !is_html(&(*r).headers_out) {
@@ -110,6 +121,27 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
         s.write(Scanner::new());
         ctx.scanner = s;
         (*r).set_filter_need_in_memory(1);
+    }
+}
+
+/// Calls `f(name, value)` for each live header of an nginx header list.
+///
+/// # Safety
+/// `list` must be a valid list of `ngx_table_elt_t`.
+unsafe fn for_each_header(list: &ngx_list_t, mut f: impl FnMut(&[u8], &[u8])) {
+    // SAFETY: an ngx_list_t is a chain of parts, each with nelts elements.
+    unsafe {
+        let mut part: *const ngx_list_part_t = &list.part;
+        while !part.is_null() {
+            let elts = (*part).elts as *const ngx_table_elt_t;
+            for i in 0..(*part).nelts {
+                let h = &*elts.add(i);
+                if h.hash != 0 {
+                    f(bytes(&h.key), bytes(&h.value));
+                }
+            }
+            part = (*part).next;
+        }
     }
 }
 
