@@ -263,9 +263,9 @@ unsafe fn select(
     pc: *mut ngx_peer_connection_t,
     target: u32,
 ) -> bool {
-    // SAFETY: rrp->peers and its peer list are valid for this request; with a
-    // zone they live in shared memory and are guarded by peers->rwlock, which
-    // we hold while touching them, as round robin does.
+    // rrp->peers and its peer list are valid for this request; with a zone
+    // they live in shared memory, guarded by peers->rwlock.
+    // SAFETY: as above; we hold the rwlock while touching peers, as round robin does.
     unsafe {
         let peers = rrp.peers;
         if (*peers).single() != 0 {

@@ -11,7 +11,7 @@ use ngx::ffi::{
 };
 
 use super::balancer::{rebind_if_moved, RequestCtx, Status};
-use super::module::{request_ctx, SrvConf};
+use super::module::{request_ctx, srv_conf, SrvConf};
 use super::{bytes, guard, now};
 use crate::scanner::Scanner;
 use crate::store::{Bind, Learned};
@@ -78,6 +78,17 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
             return;
         }
         let Some(scf) = ctx.conf.as_ref() else { return };
+        // After an internal redirect the response may come from another
+        // upstream: only learn when the answering upstream is the one that
+        // set up this context.
+        let u = (*r).upstream;
+        if u.is_null() || (*u).upstream.is_null() {
+            return;
+        }
+        match srv_conf((*u).upstream) {
+            Some(answering) if core::ptr::eq(answering, scf) => {}
+            _ => return,
+        }
         rebind_if_moved(ctx);
 
         let host = bytes(&(*r).headers_in.server);

@@ -104,6 +104,7 @@ static MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
 #[allow(non_upper_case_globals)]
 pub static mut ngx_http_upstream_sticky_session_module: ngx_module_t = ngx_module_t {
     ctx: &raw const MODULE_CTX as *mut c_void,
+    // SAFETY: taking the address of a static creates no reference.
     commands: unsafe { &raw mut COMMANDS[0] },
     type_: NGX_HTTP_MODULE as ngx_uint_t,
     ..ngx_module_t::default()

@@ -30,10 +30,10 @@ impl ZoneCtx {
         if self.header.is_null() {
             return None;
         }
-        // SAFETY: header and slots were set by `init_zone` to a formatted
-        // table of `nslots` slots inside the mapped zone, which outlives the
-        // configuration this context belongs to. Slots are atomics, so shared
-        // references across processes are sound.
+        // header and slots were set by `init_zone` to a formatted table of
+        // `nslots` slots inside the mapped zone, which outlives the
+        // configuration this context belongs to.
+        // SAFETY: as above; slots are atomics, so shared references across processes are sound.
         let (header, slots) = unsafe {
             (
                 &*self.header,
