@@ -144,11 +144,11 @@ pub unsafe fn request_ctx<'a>(r: *mut ngx_http_request_t) -> Option<&'a mut Requ
 
 unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
     guard(NGX_ERROR as ngx_int_t, || {
-        let vars: [(&str, VariableGetter); 2] = [
-            ("sticky_session_status", status_variable),
-            ("sticky_session_id", id_variable),
+        let vars = [
+            ("sticky_session_status", VAR_STATUS),
+            ("sticky_session_id", VAR_ID),
         ];
-        for (name, get) in vars {
+        for (name, which) in vars {
             let mut name = ngx_str_t {
                 len: name.len(),
                 data: name.as_ptr() as *mut u8,
@@ -161,7 +161,10 @@ unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
                 return NGX_ERROR as ngx_int_t;
             }
             // SAFETY: var is a live variable definition returned just above.
-            unsafe { (*var).get_handler = Some(get) };
+            unsafe {
+                (*var).get_handler = Some(variable);
+                (*var).data = which;
+            }
         }
         NGX_OK as ngx_int_t
     })
@@ -314,12 +317,6 @@ pub unsafe fn array<'a, T>(a: &ngx_array_t) -> &'a [T] {
     unsafe { core::slice::from_raw_parts(a.elts as *const T, a.nelts) }
 }
 
-type VariableGetter = unsafe extern "C" fn(
-    *mut ngx_http_request_t,
-    *mut ngx_http_variable_value_t,
-    usize,
-) -> ngx_int_t;
-
 /// Sets `v` to `value`, which must outlive the request, or to "not found".
 ///
 /// # Safety
@@ -341,34 +338,29 @@ unsafe fn set_variable(v: *mut ngx_http_variable_value_t, value: Option<&[u8]>) 
     NGX_OK as ngx_int_t
 }
 
-/// `$sticky_session_status`: NONE, HIT, MISS, EXPIRED, NEW or REBOUND.
-unsafe extern "C" fn status_variable(
-    r: *mut ngx_http_request_t,
-    v: *mut ngx_http_variable_value_t,
-    _data: usize,
-) -> ngx_int_t {
-    guard(NGX_ERROR as ngx_int_t, || {
-        // SAFETY: r and v are nginx's; the status names are 'static.
-        unsafe {
-            let status = request_ctx((*r).main).map(|c| c.status.as_str().as_bytes());
-            set_variable(v, status)
-        }
-    })
-}
+/// Which variable a getter call is for (the variable's `data`).
+const VAR_STATUS: usize = 0;
+const VAR_ID: usize = 1;
 
-/// `$sticky_session_id`: the id the request was routed by, if any.
-unsafe extern "C" fn id_variable(
+/// `$sticky_session_status` (NONE, HIT, MISS, EXPIRED, NEW or REBOUND) and
+/// `$sticky_session_id` (the id the request was routed by, if any).
+unsafe extern "C" fn variable(
     r: *mut ngx_http_request_t,
     v: *mut ngx_http_variable_value_t,
-    _data: usize,
+    data: usize,
 ) -> ngx_int_t {
     guard(NGX_ERROR as ngx_int_t, || {
-        // SAFETY: the id points into the main request's arguments, alive as long as it.
+        // SAFETY: r and v are nginx's; status names are 'static and the id
+        // points into the main request's target, alive as long as it.
         unsafe {
-            let id = request_ctx((*r).main)
-                .filter(|c| c.status != Status::None)
-                .map(|c| bytes(&c.id));
-            set_variable(v, id)
+            let ctx = request_ctx((*r).main);
+            let value = match data {
+                VAR_STATUS => ctx.map(|c| c.status.as_str().as_bytes()),
+                _ => ctx
+                    .filter(|c| c.status != Status::None)
+                    .map(|c| bytes(&c.id)),
+            };
+            set_variable(v, value)
         }
     })
 }
