@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use sticky_session::config::Names;
 use sticky_session::extract::request_id;
-use sticky_session::scanner::{Patterns, Scanner};
+use sticky_session::scanner::{Mode, Patterns, Scanner};
 use sticky_session::store::{Bind, Header, Slot, Table, WriteLock, WAYS};
 
 struct NoLock;
@@ -29,7 +29,7 @@ fn best(budget: Duration, mut f: impl FnMut()) -> Duration {
 }
 
 fn scan_gbps(p: &Patterns, body: &[u8], chunk: usize) -> f64 {
-    let mut s = Scanner::new();
+    let mut s = Scanner::new(Mode::Html);
     let t = best(Duration::from_millis(400), || {
         let mut n = 0usize;
         for c in body.chunks(chunk) {

@@ -1,26 +1,43 @@
-//! Streaming scanner that finds session ids in links of an HTML body.
+//! Streaming scanner that finds session ids in an HTML (or text) body.
 //!
 //! The body arrives in buffers that must be passed on unchanged. Candidates are
-//! found with a SIMD substring search for `NAME=`, so plain text is skipped at
-//! memchr speed. A match is judged inside its *token*: the run of bytes between
-//! markup delimiters (whitespace, `<`, `>`), which holds an attribute and its
-//! URL. Complete tokens are read in place; only the partial token at the end of
-//! a buffer is carried over (at most [`MAX_TOKEN`] bytes, in a fixed array).
-//! Tokens longer than that are ignored wherever they fall, so every way of
-//! splitting a body reports the same ids.
+//! found with a SIMD substring search for each configured name, so plain text
+//! is skipped at memchr speed. A match is judged by the bytes around it:
+//!
+//! - `NAME=VALUE` after `?`, `&` or `;` is a link parameter, judged inside its
+//!   *token* (the run of bytes between whitespace, `<` and `>`), which holds the
+//!   attribute and its URL: `href`, `src`, `action`, `formaction`, a refresh
+//!   `content`; in text mode, a bare URL;
+//! - `name="NAME"` is a form field, judged inside its *tag*: an `<input>` whose
+//!   `value` is the id (PHP's `session.use_trans_sid` writes these).
+//!
+//! Complete tokens and tags are read in place; only the partial tag or token at
+//! the end of a buffer is carried over (at most [`MAX_TOKEN`] bytes, in a fixed
+//! array). Tokens and tags longer than that are ignored wherever they fall, so
+//! every way of splitting a body reports the same ids.
 
 use memchr::memmem::Finder;
+use memchr::{memchr, memchr2, memrchr, memrchr2};
 
 use crate::config::Names;
-use crate::extract::id_len;
-use crate::url::{attribute_url, same_site};
+use crate::extract::{id_len, valid_id};
+use crate::url::{attribute_url, same_site, text_url};
 
-/// Longest token (attribute, quotes and URL) the scanner considers.
+/// Longest token (attribute, quotes and URL) or tag the scanner considers.
 pub const MAX_TOKEN: usize = 2048;
 
 #[inline]
 fn is_delim(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'<' | b'>')
+}
+
+/// How a body is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Markup: ids in URL attributes and in `<input name=NAME value=ID>`.
+    Html,
+    /// Plain text, JSON or an event stream: ids in any same-site URL.
+    Text,
 }
 
 /// The needles of one configuration, built once when the configuration is read.
@@ -31,15 +48,11 @@ pub struct Patterns {
 }
 
 impl Patterns {
-    /// Needles `NAME=` for each configured name.
+    /// Needles for each configured name.
     pub fn new(names: &Names, max_id_len: usize) -> Self {
         let needles = names
             .iter()
-            .map(|n| {
-                let mut needle = n.to_vec();
-                needle.push(b'=');
-                Finder::new(&needle).into_owned()
-            })
+            .map(|n| Finder::new(n).into_owned())
             .collect();
         Patterns {
             needles,
@@ -67,41 +80,91 @@ impl Patterns {
         }
     }
 
-    /// The id of a `NAME=VALUE` parameter whose needle starts at `m`, if the
-    /// needle follows a parameter separator and the value is a valid id.
+    /// The id of a `NAME=VALUE` parameter whose name starts at `m`, if the
+    /// name follows a parameter separator and the value is a valid id.
     #[inline]
-    fn param_at<'a>(&self, s: &'a [u8], m: usize, needle_len: usize) -> Option<&'a [u8]> {
-        if m == 0 || !matches!(s[m - 1], b'?' | b'&' | b';') {
+    fn param_at<'a>(&self, s: &'a [u8], m: usize, name_len: usize) -> Option<&'a [u8]> {
+        if m == 0 || !matches!(s[m - 1], b'?' | b'&' | b';') || s.get(m + name_len) != Some(&b'=') {
             return None;
         }
-        let v = &s[m + needle_len..];
+        let v = &s[m + name_len + 1..];
         let n = id_len(v);
         (n > 0 && n <= self.max_id_len).then(|| &v[..n])
     }
 
-    /// Reports the ids in `region`, which starts and ends on token boundaries.
-    fn scan_region(&self, region: &[u8], host: &[u8], found: &mut impl FnMut(&[u8])) {
+    /// Reports the ids in `region`, which starts and ends on token boundaries
+    /// and never cuts a tag of at most [`MAX_TOKEN`] bytes.
+    fn scan_region(&self, mode: Mode, region: &[u8], host: &[u8], found: &mut impl FnMut(&[u8])) {
         for needle in &self.needles {
+            let name = needle.needle();
             for m in needle.find_iter(region) {
-                let Some(id) = self.param_at(region, m, needle.needle().len()) else {
-                    continue;
+                let id = match region.get(m + name.len()) {
+                    Some(b'=') => self.link_at(mode, region, m, name.len(), host),
+                    _ if mode == Mode::Html => self.field_at(region, m, name),
+                    _ => None,
                 };
-                let Some(start) = token_start(region, m) else {
-                    continue;
-                };
-                let value_end = m + needle.needle().len() + id.len();
-                let Some(end) = token_end(region, value_end) else {
-                    continue;
-                };
-                if end - start > MAX_TOKEN {
-                    continue;
-                }
-                match attribute_url(&region[start..m]) {
-                    Some(url) if same_site(url, host) => found(id),
-                    _ => {}
+                if let Some(id) = id {
+                    found(id);
                 }
             }
         }
+    }
+
+    /// A link parameter `NAME=ID` at `m`, in a same-site URL of its token.
+    fn link_at<'a>(
+        &self,
+        mode: Mode,
+        region: &'a [u8],
+        m: usize,
+        name_len: usize,
+        host: &[u8],
+    ) -> Option<&'a [u8]> {
+        let id = self.param_at(region, m, name_len)?;
+        let start = token_start(region, m)?;
+        let end = token_end(region, m + name_len + 1 + id.len())?;
+        if end - start > MAX_TOKEN {
+            return None;
+        }
+        let prefix = &region[start..m];
+        let url = match mode {
+            Mode::Html => attribute_url(prefix)?,
+            Mode::Text => text_url(prefix),
+        };
+        same_site(url, host).then_some(id)
+    }
+
+    /// The value of `<input name=NAME value=ID>` when the name at `m` is the
+    /// value of the tag's `name` attribute.
+    fn field_at<'a>(&self, region: &'a [u8], m: usize, name: &[u8]) -> Option<&'a [u8]> {
+        // Cheap filter first: the name must be an attribute value.
+        if m == 0 || !matches!(region[m - 1], b'"' | b'\'' | b'=') {
+            return None;
+        }
+        let lo = m.saturating_sub(MAX_TOKEN);
+        let open = lo + memrchr2(b'<', b'>', &region[lo..m])?;
+        if region[open] != b'<' {
+            return None;
+        }
+        let hi = region.len().min(open + MAX_TOKEN);
+        let close = m + memchr2(b'<', b'>', &region[m..hi])?;
+        if region[close] != b'>' {
+            return None;
+        }
+        let tag = &region[open + 1..close];
+        let (tag_name, attrs) = split_tag_name(tag);
+        if !tag_name.eq_ignore_ascii_case(b"input") {
+            return None;
+        }
+        let mut named = false;
+        let mut value = None;
+        for (attr, v) in Attributes(attrs) {
+            if attr.eq_ignore_ascii_case(b"name") {
+                named = v == Some(name);
+            } else if attr.eq_ignore_ascii_case(b"value") {
+                value = v;
+            }
+        }
+        value.filter(|v| named && valid_id(v, self.max_id_len))
     }
 }
 
@@ -125,75 +188,218 @@ fn token_end(s: &[u8], at: usize) -> Option<usize> {
     }
 }
 
-/// Per-response scanning state: the partial token carried between buffers.
+#[inline]
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
+}
+
+/// `input type=hidden …` → (`input`, `type=hidden …`).
+fn split_tag_name(tag: &[u8]) -> (&[u8], &[u8]) {
+    let n = tag
+        .iter()
+        .position(|&c| is_space(c) || c == b'/')
+        .unwrap_or(tag.len());
+    (&tag[..n], &tag[n..])
+}
+
+/// The attributes of a tag body, as HTML reads them: `name`, `name=value`,
+/// `name = "value"`, `name='value'`.
+struct Attributes<'a>(&'a [u8]);
+
+impl<'a> Iterator for Attributes<'a> {
+    type Item = (&'a [u8], Option<&'a [u8]>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let s = self.0;
+        let skip = |s: &'a [u8], i: usize| {
+            i + s[i..]
+                .iter()
+                .take_while(|&&c| is_space(c) || c == b'/')
+                .count()
+        };
+        let i = skip(s, 0);
+        if i == s.len() {
+            return None;
+        }
+        let name_len = s[i..]
+            .iter()
+            .position(|&c| is_space(c) || c == b'=' || c == b'/')
+            .unwrap_or(s.len() - i)
+            .max(1);
+        let name = &s[i..i + name_len];
+        let mut j = i + name_len;
+        let after_ws = j + s[j..].iter().take_while(|&&c| is_space(c)).count();
+        if s.get(after_ws) != Some(&b'=') {
+            self.0 = &s[j..];
+            return Some((name, None));
+        }
+        j = after_ws + 1;
+        j += s[j..].iter().take_while(|&&c| is_space(c)).count();
+        let value = match s.get(j) {
+            Some(&q @ (b'"' | b'\'')) => {
+                let body = &s[j + 1..];
+                let n = memchr(q, body).unwrap_or(body.len());
+                self.0 = &body[(n + 1).min(body.len())..];
+                &body[..n]
+            }
+            _ => {
+                let body = &s[j..];
+                let n = body.iter().position(|&c| is_space(c)).unwrap_or(body.len());
+                self.0 = &body[n..];
+                &body[..n]
+            }
+        };
+        Some((name, Some(value)))
+    }
+}
+
+/// What the bytes carried over from the previous buffer are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Carry {
+    /// The start of a token (possibly empty).
+    Token,
+    /// The start of a tag, from its `<`.
+    Tag,
+    /// A token already longer than `MAX_TOKEN`: skipped to its end.
+    Overlong,
+}
+
+/// Per-response scanning state: the partial tag or token carried between buffers.
 pub struct Scanner {
+    mode: Mode,
+    state: Carry,
     carry_len: usize,
-    overlong: bool,
     carry: [u8; MAX_TOKEN],
 }
 
 impl Default for Scanner {
     fn default() -> Self {
-        Scanner::new()
+        Scanner::new(Mode::Html)
     }
 }
 
 impl Scanner {
     /// A scanner at the start of a body.
-    pub const fn new() -> Self {
+    pub const fn new(mode: Mode) -> Self {
         Scanner {
+            mode,
+            state: Carry::Token,
             carry_len: 0,
-            overlong: false,
             carry: [0; MAX_TOKEN],
         }
     }
 
-    /// Scans the next buffer of the body. Ids in complete tokens are reported
-    /// before this returns; a token cut by the buffer's end is reported by the
-    /// call that completes it (or by [`Scanner::finish`]).
-    pub fn feed(&mut self, p: &Patterns, host: &[u8], chunk: &[u8], found: &mut impl FnMut(&[u8])) {
-        let mut start = 0;
-        if self.carry_len > 0 || self.overlong {
-            let head = chunk
-                .iter()
-                .position(|&c| is_delim(c))
-                .unwrap_or(chunk.len());
-            self.append(&chunk[..head]);
-            if head == chunk.len() {
-                return;
+    /// Scans the next buffer of the body. Ids in complete tokens and tags are
+    /// reported before this returns; one cut by the buffer's end is reported
+    /// by the call that completes it (or by [`Scanner::finish`]).
+    pub fn feed(
+        &mut self,
+        p: &Patterns,
+        host: &[u8],
+        mut chunk: &[u8],
+        found: &mut impl FnMut(&[u8]),
+    ) {
+        loop {
+            match self.state {
+                Carry::Tag => {
+                    let (head, closed) = match memchr(b'>', chunk) {
+                        Some(i) => (i + 1, true),
+                        None => (chunk.len(), false),
+                    };
+                    if self.carry_len + head <= MAX_TOKEN {
+                        self.push(&chunk[..head]);
+                        if !closed {
+                            return;
+                        }
+                        p.scan_region(self.mode, &self.carry[..self.carry_len], host, found);
+                        self.carry_len = 0;
+                        self.state = Carry::Token;
+                        chunk = &chunk[head..];
+                        break;
+                    }
+                    // Too long to be one tag. A later `<` in the carry may
+                    // still open one that fits; otherwise scan the complete
+                    // tokens and carry on with the last, partial one.
+                    let held = &self.carry[..self.carry_len];
+                    let (cut, state) = match memrchr(b'<', &held[1..]) {
+                        Some(i) => (i + 1, Carry::Tag),
+                        None => (
+                            held.iter().rposition(|&c| is_delim(c)).map_or(0, |i| i + 1),
+                            Carry::Token,
+                        ),
+                    };
+                    p.scan_region(self.mode, &held[..cut], host, found);
+                    self.carry.copy_within(cut..self.carry_len, 0);
+                    self.carry_len -= cut;
+                    self.state = state;
+                }
+                Carry::Token | Carry::Overlong => {
+                    if self.carry_len == 0 && self.state == Carry::Token {
+                        break;
+                    }
+                    let head = chunk
+                        .iter()
+                        .position(|&c| is_delim(c))
+                        .unwrap_or(chunk.len());
+                    self.append_token(&chunk[..head]);
+                    if head == chunk.len() {
+                        return;
+                    }
+                    self.finish(p, host, found);
+                    chunk = &chunk[head..];
+                    break;
+                }
             }
-            self.finish(p, host, found);
-            start = head;
         }
-        let rest = &chunk[start..];
-        let tail = rest.iter().rposition(|&c| is_delim(c)).map_or(0, |i| i + 1);
-        p.scan_region(&rest[..tail], host, found);
-        self.append(&rest[tail..]);
+        let (cut, state) = self.tail_cut(chunk);
+        p.scan_region(self.mode, &chunk[..cut], host, found);
+        self.state = state;
+        match state {
+            Carry::Tag => self.push(&chunk[cut..]),
+            _ => self.append_token(&chunk[cut..]),
+        }
     }
 
-    /// Ends the body (or a token): reports ids in the carried token, if any.
+    /// Where the complete part of `chunk` ends: before a partial tag that may
+    /// still fit, else after the last delimiter.
+    fn tail_cut(&self, chunk: &[u8]) -> (usize, Carry) {
+        if self.mode == Mode::Html {
+            if let Some(lt) = memrchr(b'<', chunk) {
+                if chunk.len() - lt < MAX_TOKEN && memchr(b'>', &chunk[lt..]).is_none() {
+                    return (lt, Carry::Tag);
+                }
+            }
+        }
+        let cut = chunk.iter().rposition(|&c| is_delim(c)).map_or(0, |i| i + 1);
+        (cut, Carry::Token)
+    }
+
+    /// Ends the body: reports ids in the carried tag or token, if any.
     pub fn finish(&mut self, p: &Patterns, host: &[u8], found: &mut impl FnMut(&[u8])) {
-        if !self.overlong && self.carry_len > 0 {
-            p.scan_region(&self.carry[..self.carry_len], host, found);
+        if self.state != Carry::Overlong && self.carry_len > 0 {
+            p.scan_region(self.mode, &self.carry[..self.carry_len], host, found);
         }
         self.carry_len = 0;
-        self.overlong = false;
+        self.state = Carry::Token;
     }
 
-    fn append(&mut self, bytes: &[u8]) {
-        if self.overlong || bytes.is_empty() {
+    /// Appends to the carry; the caller guarantees it fits.
+    fn push(&mut self, bytes: &[u8]) {
+        let end = self.carry_len + bytes.len();
+        self.carry[self.carry_len..end].copy_from_slice(bytes);
+        self.carry_len = end;
+    }
+
+    /// Appends to a carried token, marking it overlong when it no longer fits.
+    fn append_token(&mut self, bytes: &[u8]) {
+        if self.state == Carry::Overlong || bytes.is_empty() {
             return;
         }
-        let end = self.carry_len + bytes.len();
-        match self.carry.get_mut(self.carry_len..end) {
-            Some(dst) => {
-                dst.copy_from_slice(bytes);
-                self.carry_len = end;
-            }
-            None => {
-                self.overlong = true;
-                self.carry_len = 0;
-            }
+        if self.carry_len + bytes.len() <= MAX_TOKEN {
+            self.push(bytes);
+        } else {
+            self.state = Carry::Overlong;
+            self.carry_len = 0;
         }
     }
 }
@@ -212,8 +418,8 @@ mod tests {
         Patterns::new(&n, 32)
     }
 
-    fn scan_chunks(p: &Patterns, chunks: &[&[u8]]) -> Vec<String> {
-        let mut s = Scanner::new();
+    fn scan_chunks_mode(p: &Patterns, mode: Mode, chunks: &[&[u8]]) -> Vec<String> {
+        let mut s = Scanner::new(mode);
         let mut out = Vec::new();
         let mut found = |id: &[u8]| out.push(String::from_utf8_lossy(id).into_owned());
         for c in chunks {
@@ -224,12 +430,16 @@ mod tests {
         out
     }
 
+    fn scan_chunks(p: &Patterns, chunks: &[&[u8]]) -> Vec<String> {
+        scan_chunks_mode(p, Mode::Html, chunks)
+    }
+
     /// Runs `body` whole, byte by byte, and split at every index; all runs must agree.
-    fn scan_all_ways(p: &Patterns, body: &[u8]) -> Vec<String> {
-        let whole = scan_chunks(p, &[body]);
+    fn scan_all_ways_mode(p: &Patterns, mode: Mode, body: &[u8]) -> Vec<String> {
+        let whole = scan_chunks_mode(p, mode, &[body]);
         let bytes: Vec<&[u8]> = body.chunks(1).collect();
         assert_eq!(
-            scan_chunks(p, &bytes),
+            scan_chunks_mode(p, mode, &bytes),
             whole,
             "byte by byte: {:?}",
             String::from_utf8_lossy(body)
@@ -237,13 +447,34 @@ mod tests {
         for i in 0..=body.len() {
             let (a, b) = body.split_at(i);
             assert_eq!(
-                scan_chunks(p, &[a, b]),
+                scan_chunks_mode(p, mode, &[a, b]),
                 whole,
                 "split at {i}: {:?}",
                 String::from_utf8_lossy(body)
             );
         }
         whole
+    }
+
+    fn scan_all_ways(p: &Patterns, body: &[u8]) -> Vec<String> {
+        scan_all_ways_mode(p, Mode::Html, body)
+    }
+
+    /// Splits `body` at pseudo-random points (xorshift, fixed seed).
+    fn random_chunks(body: &[u8], seed: u64, max: usize) -> Vec<&[u8]> {
+        let mut x = seed | 1;
+        let mut out = Vec::new();
+        let mut rest = body;
+        while !rest.is_empty() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = 1 + (x as usize) % max.min(rest.len());
+            let (a, b) = rest.split_at(n.min(rest.len()));
+            out.push(a);
+            rest = b;
+        }
+        out
     }
 
     #[test]
@@ -313,6 +544,125 @@ mod tests {
         let page =
             "<div class=\"c\"><p>Lorem ipsum inside consider side = sid</p></div>\n".repeat(50);
         assert!(scan_chunks(&p, &[page.as_bytes()]).is_empty());
+    }
+
+    #[test]
+    fn form_field_cases() {
+        let p = patterns(&["PHPSESSID", "sid"]);
+        let cases: &[(&str, &[&str])] = &[
+            (
+                r#"<form action="/login" method="post"><input type="hidden" name="PHPSESSID" value="p1" />"#,
+                &["p1"],
+            ),
+            (r#"<INPUT TYPE=hidden NAME=PHPSESSID VALUE=p2>"#, &["p2"]),
+            (r#"<input value='p3' name='PHPSESSID'>"#, &["p3"]),
+            (r#"<input name = "sid" value = "s1">"#, &["s1"]),
+            (r#"<input type="hidden" name="PHPSESSID" value="a b">"#, &[]),
+            (r#"<input type="hidden" name="PHPSESSID" value="">"#, &[]),
+            (r#"<input type="hidden" name="PHPSESSID">"#, &[]),
+            (r#"<input name="PHPSESSIDX" value="no">"#, &[]),
+            (r#"<input name="xsid" value="no">"#, &[]),
+            (r#"<input name="user" value="sid">"#, &[]),
+            (r#"<select name="sid"><option value="no">"#, &[]),
+            (r#"<textarea name="sid">no</textarea>"#, &[]),
+            (r#"<input name="sid" value="x"<b>"#, &[]),
+            (r#"<p>name="sid" value="no"</p>"#, &[]),
+            (
+                r#"<input type=hidden name=PHPSESSID value=h1><a href="/n?PHPSESSID=h1&amp;x=1">"#,
+                &["h1", "h1"],
+            ),
+            (r#"<input name="sid" value="toolongtoolongtoolongtoolongtoolong">"#, &[]),
+        ];
+        for (body, want) in cases {
+            let got = scan_all_ways(&p, body.as_bytes());
+            assert_eq!(
+                got,
+                want.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                "body {body:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn php_trans_sid_links() {
+        // What PHP's URL rewriter writes: raw `&` after `&amp;`, fragments kept,
+        // area and frame targets, a second copy of the id.
+        let p = patterns(&["PHPSESSID"]);
+        let body = concat!(
+            r#"<a href="/a.php?x=1&amp;y=2&PHPSESSID=r1#frag">a</a>"#,
+            r#"<area shape=rect href='/m.php?PHPSESSID=r2'>"#,
+            r#"<frame src=/f.php?PHPSESSID=r3>"#,
+            r#"<a href="/b.php?PHPSESSID=r4&PHPSESSID=r4">b</a>"#,
+        );
+        assert_eq!(scan_all_ways(&p, body.as_bytes()), vec!["r1", "r2", "r3", "r4", "r4"]);
+    }
+
+    #[test]
+    fn long_tags_are_ignored_however_split() {
+        let p = patterns(&["sid"]);
+        let pad = "x".repeat(MAX_TOKEN);
+        let bodies = [
+            format!(r#"<input data-x="{pad}" name="sid" value="long">"#),
+            format!(r#"<input name="sid" data-x="{pad}" value="long">"#),
+            format!(r#"<b {pad} <input name="sid" value="inner"><a href="/n?sid=after">"#),
+            format!(r#"<b {pad}<i> <input name="sid" value="late">"#),
+            format!(
+                r#"<input data-x="{}" name="sid" value="fits">"#,
+                "x".repeat(MAX_TOKEN - 48)
+            ),
+            format!(r#"<a href="/x?sid=lnk" title="{pad}">"#),
+        ];
+        let want: [&[&str]; 6] = [&[], &[], &["after", "inner"], &["late"], &["fits"], &["lnk"]];
+        for (body, want) in bodies.iter().zip(want) {
+            let got = scan_all_ways(&p, body.as_bytes());
+            assert_eq!(got, want, "body of {} bytes", body.len());
+        }
+    }
+
+    #[test]
+    fn random_chunkings_agree_with_one_shot() {
+        let p = patterns(&["PHPSESSID", "sid"]);
+        let mut page = String::new();
+        for i in 0..300 {
+            match i % 6 {
+                0 => page.push_str(&format!(r#"<a href="/p{i}?PHPSESSID=id{i}">l</a> "#)),
+                1 => page.push_str(&format!(
+                    r#"<form><input type="hidden" name="PHPSESSID" value="f{i}"></form>"#
+                )),
+                2 => page.push_str(&format!("<p>{}</p>\n", "text ".repeat(i % 50))),
+                3 => page.push_str(&format!(r#"<img src="//shop.example/i?sid={i}" alt="{}">"#, "y".repeat(i * 7))),
+                4 => page.push_str("<!-- <input name=\"sid\" value=\"c\" -->"),
+                _ => page.push_str(&format!("<div {}>", "z".repeat(i * 11))),
+            }
+        }
+        let whole = scan_chunks(&p, &[page.as_bytes()]);
+        assert!(whole.len() > 150, "found {}", whole.len());
+        for seed in 1..200u64 {
+            let max = [1, 3, 17, 100, 700, 4096, 16384][seed as usize % 7];
+            let chunks = random_chunks(page.as_bytes(), seed, max);
+            assert_eq!(scan_chunks(&p, &chunks), whole, "seed {seed} max {max}");
+        }
+    }
+
+    #[test]
+    fn text_mode_finds_bare_urls() {
+        let p = patterns(&["sessionId", "sid"]);
+        let cases: &[(&str, &[&str])] = &[
+            ("event: endpoint\ndata: /messages?sessionId=m1\n\n", &["m1"]),
+            ("event: endpoint\ndata:/messages?sessionId=m2\n\n", &["m2"]),
+            (r#"{"next":"/page?sid=j1","other":"https://evil.example/?sid=no"}"#, &["j1"]),
+            ("see https://shop.example/x?sid=t1 now", &["t1"]),
+            ("see https://evil.example/x?sid=no now", &[]),
+            (r#"<input name="sid" value="no">"#, &[]),
+        ];
+        for (body, want) in cases {
+            let got = scan_all_ways_mode(&p, Mode::Text, body.as_bytes());
+            assert_eq!(
+                got,
+                want.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                "body {body:?}"
+            );
+        }
     }
 
     #[test]

@@ -80,6 +80,18 @@ pub fn attribute_url(token: &[u8]) -> Option<&[u8]> {
     }
 }
 
+/// The start of a URL in plain text, JSON or an event stream, given the
+/// bytes of its token up to a parameter: after the last quote or bracket, and
+/// without an event stream's `data:` field name.
+pub fn text_url(prefix: &[u8]) -> &[u8] {
+    let start = prefix
+        .iter()
+        .rposition(|&c| matches!(c, b'"' | b'\'' | b'(' | b'`'))
+        .map_or(0, |i| i + 1);
+    let url = &prefix[start..];
+    url.strip_prefix(b"data:").unwrap_or(url)
+}
+
 /// The URL in a refresh value `N;url=…` / `N; URL = …`.
 pub fn refresh_url(value: &[u8]) -> Option<&[u8]> {
     let digits = value

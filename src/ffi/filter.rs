@@ -13,7 +13,7 @@ use ngx::ffi::{
 use super::balancer::{rebind_if_moved, RequestCtx, Status};
 use super::module::{request_ctx, srv_conf, SrvConf};
 use super::{bytes, guard, now};
-use crate::scanner::Scanner;
+use crate::scanner::{Mode, Scanner};
 use crate::store::{Bind, Learned};
 use crate::url::refresh_url;
 
@@ -129,7 +129,7 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
         if s.is_null() {
             return;
         }
-        s.write(Scanner::new());
+        s.write(Scanner::new(Mode::Html));
         ctx.scanner = s;
         (*r).set_filter_need_in_memory(1);
     }
