@@ -16,6 +16,10 @@ pub const MIN_ZONE_SIZE: usize = 32 * 1024;
 pub const DEFAULT_MAX_ID_LEN: usize = 128;
 /// Upper bound for `max_id_len=`.
 pub const MAX_ID_LEN_LIMIT: usize = 512;
+/// At most this many `lookup=` sources and `types=` entries.
+pub const MAX_LIST: usize = 8;
+/// Longest `types=` entry.
+pub const MAX_TYPE_LEN: usize = 64;
 /// Names used when no `name=` is given: PHP, Java servlets, generic portals.
 pub const DEFAULT_NAMES: [&[u8]; 3] = [b"PHPSESSID", b"jsessionid", b"sid"];
 
@@ -103,8 +107,70 @@ pub struct ZoneSpec<'a> {
     pub size: usize,
 }
 
-/// A parsed `sticky_session` directive with defaults applied.
+/// Where a request's id is looked for (`lookup=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source<'a> {
+    /// `NAME=ID` in the query string.
+    Query,
+    /// `;NAME=ID` path parameters.
+    Path,
+    /// `NAME=ID` in a buffered `application/x-www-form-urlencoded` body.
+    Body,
+    /// A `Cookie` named NAME.
+    Cookie,
+    /// An nginx variable (name without `$`) whose whole value is the id.
+    Variable(&'a [u8]),
+}
+
+/// Sources used when no `lookup=` is given.
+pub const DEFAULT_LOOKUP: [Source<'static>; 4] =
+    [Source::Query, Source::Path, Source::Body, Source::Cookie];
+
+/// Response content types whose bodies are scanned (`types=`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Types {
+    list: Vec<Vec<u8>>,
+}
+
+impl Default for Types {
+    fn default() -> Self {
+        Types {
+            list: vec![b"text/html".to_vec()],
+        }
+    }
+}
+
+impl Types {
+    /// How a body of `content_type` (a `Content-Type` value, parameters
+    /// allowed) is scanned, or `None` if it is not.
+    pub fn mode(&self, content_type: &[u8]) -> Option<crate::scanner::Mode> {
+        let mime = content_type
+            .split(|&c| c == b';')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii();
+        if mime.is_empty() {
+            return None;
+        }
+        let listed = self
+            .list
+            .iter()
+            .any(|t| t.as_slice() == b"*" || t.eq_ignore_ascii_case(mime));
+        if !listed {
+            return None;
+        }
+        let html = mime.eq_ignore_ascii_case(b"text/html")
+            || mime.eq_ignore_ascii_case(b"application/xhtml+xml");
+        Some(if html {
+            crate::scanner::Mode::Html
+        } else {
+            crate::scanner::Mode::Text
+        })
+    }
+}
+
+/// A parsed `sticky_session` directive with defaults applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Directive<'a> {
     /// Id parameter names, in lookup order.
     pub names: Names,
@@ -114,6 +180,10 @@ pub struct Directive<'a> {
     pub timeout: u32,
     /// Longest id accepted, in bytes.
     pub max_id_len: usize,
+    /// Where a request's id is looked for, in order.
+    pub lookup: Vec<Source<'a>>,
+    /// Content types whose bodies are scanned.
+    pub types: Types,
 }
 
 /// Why a directive was refused; `Display` gives the phrase nginx prints after
@@ -138,6 +208,10 @@ pub enum ConfigError {
     InvalidTimeout(String),
     /// `max_id_len=` out of range.
     InvalidMaxIdLen(String),
+    /// `lookup=` with an unknown or repeated source.
+    InvalidLookup(String),
+    /// `types=` with a malformed entry.
+    InvalidTypes(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -154,6 +228,15 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidZoneSize(p) => write!(f, "invalid zone size \"{p}\""),
             ConfigError::ZoneTooSmall(p) => write!(f, "zone \"{p}\" is too small (at least 32k)"),
             ConfigError::InvalidTimeout(p) => write!(f, "invalid timeout \"{p}\""),
+            ConfigError::InvalidLookup(p) => write!(
+                f,
+                "invalid lookup \"{p}\" (a comma-separated list of query, path, body, cookie \
+                 and $variable, each at most once, at most {MAX_LIST})"
+            ),
+            ConfigError::InvalidTypes(p) => write!(
+                f,
+                "invalid types \"{p}\" (a comma-separated list of MIME types or \"*\", at most {MAX_LIST})"
+            ),
             ConfigError::InvalidMaxIdLen(p) => write!(
                 f,
                 "invalid max_id_len \"{p}\" (1-{MAX_ID_LEN_LIMIT})"
@@ -172,6 +255,8 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
     let mut zone = None;
     let mut timeout = None;
     let mut max_id_len = None;
+    let mut lookup = None;
+    let mut types = None;
 
     for &arg in args {
         if let Some(v) = arg.strip_prefix(b"name=") {
@@ -205,6 +290,16 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
                     .ok_or_else(|| ConfigError::InvalidMaxIdLen(lossy(v)))?
                     as usize,
             );
+        } else if let Some(v) = arg.strip_prefix(b"lookup=") {
+            if lookup.is_some() {
+                return Err(ConfigError::Duplicate("lookup"));
+            }
+            lookup = Some(parse_lookup(v).ok_or_else(|| ConfigError::InvalidLookup(lossy(v)))?);
+        } else if let Some(v) = arg.strip_prefix(b"types=") {
+            if types.is_some() {
+                return Err(ConfigError::Duplicate("types"));
+            }
+            types = Some(parse_types(v).ok_or_else(|| ConfigError::InvalidTypes(lossy(v)))?);
         } else {
             return Err(ConfigError::InvalidParameter(lossy(arg)));
         }
@@ -219,7 +314,54 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
         zone,
         timeout: timeout.unwrap_or(DEFAULT_TIMEOUT),
         max_id_len: max_id_len.unwrap_or(DEFAULT_MAX_ID_LEN),
+        lookup: lookup.unwrap_or_else(|| DEFAULT_LOOKUP.to_vec()),
+        types: types.unwrap_or_default(),
     })
+}
+
+fn parse_lookup(v: &[u8]) -> Option<Vec<Source<'_>>> {
+    let mut out = Vec::new();
+    for word in v.split(|&c| c == b',') {
+        let source = match word {
+            b"query" => Source::Query,
+            b"path" => Source::Path,
+            b"body" => Source::Body,
+            b"cookie" => Source::Cookie,
+            _ => {
+                let name = word.strip_prefix(b"$")?;
+                let ok = !name.is_empty()
+                    && name.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_');
+                if !ok {
+                    return None;
+                }
+                Source::Variable(name)
+            }
+        };
+        if out.contains(&source) || out.len() == MAX_LIST {
+            return None;
+        }
+        out.push(source);
+    }
+    Some(out)
+}
+
+fn parse_types(v: &[u8]) -> Option<Types> {
+    let mut list: Vec<Vec<u8>> = Vec::new();
+    for word in v.split(|&c| c == b',') {
+        let ok = word == b"*"
+            || (word.len() <= MAX_TYPE_LEN
+                && word.iter().filter(|&&c| c == b'/').count() == 1
+                && word.first() != Some(&b'/')
+                && word.last() != Some(&b'/')
+                && word
+                    .iter()
+                    .all(|&c| c.is_ascii_alphanumeric() || b"/+-.!#$&^_".contains(&c)));
+        if !ok || list.len() == MAX_LIST {
+            return None;
+        }
+        list.push(word.to_ascii_lowercase());
+    }
+    Some(Types { list })
 }
 
 fn parse_zone(v: &[u8]) -> Result<ZoneSpec<'_>, ConfigError> {
@@ -306,6 +448,26 @@ mod tests {
         assert_eq!(d.zone, None);
         assert_eq!(d.timeout, 3600);
         assert_eq!(d.max_id_len, 128);
+        assert_eq!(d.lookup, DEFAULT_LOOKUP.to_vec());
+        assert_eq!(d.types, Types::default());
+    }
+
+    #[test]
+    fn lookup_and_types() {
+        let d = parse(&args("lookup=cookie,$my_sid,query types=text/html,text/event-stream")).unwrap();
+        assert_eq!(
+            d.lookup,
+            vec![Source::Cookie, Source::Variable(b"my_sid"), Source::Query]
+        );
+        use crate::scanner::Mode;
+        assert_eq!(d.types.mode(b"text/html; charset=utf-8"), Some(Mode::Html));
+        assert_eq!(d.types.mode(b"Text/Event-Stream"), Some(Mode::Text));
+        assert_eq!(d.types.mode(b"application/json"), None);
+        assert_eq!(d.types.mode(b""), None);
+        let any = parse(&args("types=*")).unwrap();
+        assert_eq!(any.types.mode(b"application/xhtml+xml"), Some(Mode::Html));
+        assert_eq!(any.types.mode(b"application/json"), Some(Mode::Text));
+        assert_eq!(Types::default().mode(b"text/plain"), None);
     }
 
     #[test]
@@ -355,6 +517,30 @@ mod tests {
                 "invalid name \"sid\" (1-32 characters: letters, digits, \"_\", \"-\", \".\")",
             ),
             ("max_id_len=0", "invalid max_id_len \"0\" (1-512)"),
+            (
+                "lookup=query,header",
+                "invalid lookup \"query,header\" (a comma-separated list of query, path, body, \
+                 cookie and $variable, each at most once, at most 8)",
+            ),
+            (
+                "lookup=query,query",
+                "invalid lookup \"query,query\" (a comma-separated list of query, path, body, \
+                 cookie and $variable, each at most once, at most 8)",
+            ),
+            (
+                "lookup=$",
+                "invalid lookup \"$\" (a comma-separated list of query, path, body, \
+                 cookie and $variable, each at most once, at most 8)",
+            ),
+            (
+                "types=html",
+                "invalid types \"html\" (a comma-separated list of MIME types or \"*\", at most 8)",
+            ),
+            (
+                "types=text/html,",
+                "invalid types \"text/html,\" (a comma-separated list of MIME types or \"*\", at most 8)",
+            ),
+            ("types=* types=*", "duplicate \"types\" parameter"),
             ("max_id_len=513", "invalid max_id_len \"513\" (1-512)"),
             (
                 "name=a name=b name=c name=d name=e name=f name=g name=h name=i",

@@ -37,46 +37,158 @@ pub fn valid_id(v: &[u8], max_len: usize) -> bool {
     !v.is_empty() && v.len() <= max_len && id_len(v) == v.len()
 }
 
-/// The id in a query string (the part after `?`, without it): the first
-/// `NAME=VALUE` pair whose name is configured, trying names in configuration
-/// order. Pairs are separated by `&` (or `;`, which some frameworks emit).
-/// Invalid values are skipped as if absent.
-pub fn query_id<'a>(query: &'a [u8], names: &Names, max_len: usize) -> Option<&'a [u8]> {
-    if query.is_empty() {
+/// Most candidate ids a request may offer; later ones are ignored, so a
+/// request with thousands of parameters costs a bounded number of lookups.
+pub const MAX_CANDIDATES: usize = 4;
+
+/// Calls `f` with each `NAME=VALUE` value in `pairs` (split by any byte of
+/// `seps`), names in configuration order, until `f` returns true. Returns
+/// whether it did.
+fn each_pair<'a>(
+    pairs: &'a [u8],
+    seps: &[u8],
+    names: &Names,
+    f: &mut dyn FnMut(&'a [u8]) -> bool,
+) -> bool {
+    if pairs.is_empty() {
+        return false;
+    }
+    for name in names.iter() {
+        for pair in pairs.split(|c| seps.contains(c)) {
+            let pair = pair.trim_ascii_start();
+            let Some(v) = pair.strip_prefix(name).and_then(|p| p.strip_prefix(b"=")) else {
+                continue;
+            };
+            if f(v) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Each id in a query string (the part after `?`, without it): `NAME=VALUE`
+/// pairs separated by `&` (or `;`, which some frameworks emit). The same
+/// walk reads an `application/x-www-form-urlencoded` body.
+pub fn query_ids<'a>(
+    query: &'a [u8],
+    names: &Names,
+    max_len: usize,
+    f: &mut dyn FnMut(&'a [u8]) -> bool,
+) -> bool {
+    each_pair(query, b"&;", names, &mut |v| valid_id(v, max_len) && f(v))
+}
+
+/// Each id in path parameters, `/cart;jsessionid=ID/x`, as Java servlets
+/// write them. `path` is the request target before `?`; a value ends at `/`,
+/// `;` or the end.
+pub fn path_param_ids<'a>(
+    path: &'a [u8],
+    names: &Names,
+    max_len: usize,
+    f: &mut dyn FnMut(&'a [u8]) -> bool,
+) -> bool {
+    for name in names.iter() {
+        for p in path.split(|&c| c == b';').skip(1) {
+            let p = &p[..p.iter().position(|&c| c == b'/').unwrap_or(p.len())];
+            let Some(v) = p.strip_prefix(name).and_then(|p| p.strip_prefix(b"=")) else {
+                continue;
+            };
+            if valid_id(v, max_len) && f(v) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Each id in a `Cookie` header value: `a=1; NAME=ID; b=2`, values optionally
+/// in double quotes.
+pub fn cookie_ids<'a>(
+    header: &'a [u8],
+    names: &Names,
+    max_len: usize,
+    f: &mut dyn FnMut(&'a [u8]) -> bool,
+) -> bool {
+    let mut unquote = |v: &'a [u8]| {
+        let v = v.trim_ascii_end();
+        let v = v
+            .strip_prefix(b"\"")
+            .and_then(|v| v.strip_suffix(b"\""))
+            .unwrap_or(v);
+        valid_id(v, max_len) && f(v)
+    };
+    each_pair(header, b";", names, &mut unquote)
+}
+
+/// The id a `Set-Cookie` header value hands out, if it sets a configured
+/// name to a valid id. Deletions (`Max-Age=0`, or negative) hand out nothing.
+pub fn set_cookie_id<'a>(value: &'a [u8], names: &Names, max_len: usize) -> Option<&'a [u8]> {
+    let mut parts = value.split(|&c| c == b';');
+    let first = parts.next()?.trim_ascii();
+    let eq = first.iter().position(|&c| c == b'=')?;
+    let (name, v) = (first[..eq].trim_ascii(), first[eq + 1..].trim_ascii());
+    if !names.iter().any(|n| n == name) {
         return None;
     }
-    names.iter().find_map(|name| {
-        query
-            .split(|&c| c == b'&' || c == b';')
-            .filter_map(|pair| pair.strip_prefix(name)?.strip_prefix(b"="))
-            .find(|v| valid_id(v, max_len))
-    })
+    let v = v
+        .strip_prefix(b"\"")
+        .and_then(|v| v.strip_suffix(b"\""))
+        .unwrap_or(v);
+    for attr in parts {
+        let attr = attr.trim_ascii();
+        if attr.len() >= 8 && attr[..8].eq_ignore_ascii_case(b"max-age=") {
+            let age = &attr[8..];
+            if age.starts_with(b"-") || (!age.is_empty() && age.iter().all(|&c| c == b'0')) {
+                return None;
+            }
+        }
+    }
+    valid_id(v, max_len).then_some(v)
 }
 
-/// The id in a path parameter, `/cart;jsessionid=ID/x`, as Java servlets
-/// write it. `path` is the request target before `?`; the value ends at `/`,
-/// `;` or the end.
-pub fn path_param_id<'a>(path: &'a [u8], names: &Names, max_len: usize) -> Option<&'a [u8]> {
-    let params = || {
-        path.split(|&c| c == b';')
-            .skip(1)
-            .map(|p| &p[..p.iter().position(|&c| c == b'/').unwrap_or(p.len())])
-    };
-    names.iter().find_map(|name| {
-        params()
-            .filter_map(|p| p.strip_prefix(name)?.strip_prefix(b"="))
-            .find(|v| valid_id(v, max_len))
-    })
+/// Whether a request `Content-Type` is a urlencoded form.
+pub fn is_form(content_type: &[u8]) -> bool {
+    let mime = content_type
+        .split(|&c| c == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    mime.eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
 }
 
-/// The id a request carries: the query string first, then path parameters.
-/// `target` is the raw request target (`/path;p=v?query`).
-pub fn request_id<'a>(target: &'a [u8], names: &Names, max_len: usize) -> Option<&'a [u8]> {
-    let (path, query) = match target.iter().position(|&c| c == b'?') {
+/// Splits a request target into path and query (without the `?`).
+pub fn split_target(target: &[u8]) -> (&[u8], &[u8]) {
+    match target.iter().position(|&c| c == b'?') {
         Some(q) => (&target[..q], &target[q + 1..]),
         None => (target, &target[target.len()..]),
-    };
+    }
+}
+
+/// The first id in a query string, trying names in configuration order.
+pub fn query_id<'a>(query: &'a [u8], names: &Names, max_len: usize) -> Option<&'a [u8]> {
+    first(|f| query_ids(query, names, max_len, f))
+}
+
+/// The first id in path parameters.
+pub fn path_param_id<'a>(path: &'a [u8], names: &Names, max_len: usize) -> Option<&'a [u8]> {
+    first(|f| path_param_ids(path, names, max_len, f))
+}
+
+/// The first id a request target carries: the query string first, then path
+/// parameters. `target` is the raw request target (`/path;p=v?query`).
+pub fn request_id<'a>(target: &'a [u8], names: &Names, max_len: usize) -> Option<&'a [u8]> {
+    let (path, query) = split_target(target);
     query_id(query, names, max_len).or_else(|| path_param_id(path, names, max_len))
+}
+
+fn first<'a>(walk: impl FnOnce(&mut dyn FnMut(&'a [u8]) -> bool) -> bool) -> Option<&'a [u8]> {
+    let mut found = None;
+    walk(&mut |v| {
+        found = Some(v);
+        true
+    });
+    found
 }
 
 #[cfg(test)]
@@ -170,6 +282,71 @@ mod tests {
             query_id(ok.as_bytes(), &sid, 128).map(<[u8]>::len),
             Some(128)
         );
+    }
+
+    #[test]
+    fn every_candidate_in_order_until_stopped() {
+        let n = names(&["PHPSESSID", "sid"]);
+        let mut seen = Vec::new();
+        let stopped = query_ids(b"sid=s1&PHPSESSID=p1&sid=s2&PHPSESSID=p2", &n, 128, &mut |v| {
+            seen.push(v.to_vec());
+            false
+        });
+        assert!(!stopped);
+        assert_eq!(seen, [&b"p1"[..], b"p2", b"s1", b"s2"]);
+        let mut count = 0;
+        assert!(query_ids(b"sid=a&sid=b&sid=c", &n, 128, &mut |_| {
+            count += 1;
+            count == 2
+        }));
+        assert_eq!(count, 2);
+    }
+
+    #[test]
+    fn cookie_cases() {
+        let n = names(&["PHPSESSID", "sid"]);
+        let cases: &[(&str, Option<&str>)] = &[
+            ("PHPSESSID=c1", Some("c1")),
+            ("a=1; PHPSESSID=c2; b=2", Some("c2")),
+            ("a=1;PHPSESSID=c3", Some("c3")),
+            ("sid=\"q1\"", Some("q1")),
+            ("xPHPSESSID=no; PHPSESSIDx=no", None),
+            ("PHPSESSID=bad id", None),
+            ("PHPSESSID=", None),
+            ("", None),
+            ("sid=s1; PHPSESSID=p1", Some("p1")),
+        ];
+        for (h, want) in cases {
+            let got = first(|f| cookie_ids(h.as_bytes(), &n, 128, f));
+            assert_eq!(got, want.map(str::as_bytes), "{h}");
+        }
+    }
+
+    #[test]
+    fn set_cookie_cases() {
+        let n = names(&["PHPSESSID"]);
+        let cases: &[(&str, Option<&str>)] = &[
+            ("PHPSESSID=n1; path=/", Some("n1")),
+            ("PHPSESSID=n2", Some("n2")),
+            ("PHPSESSID=\"n3\"; HttpOnly", Some("n3")),
+            ("PHPSESSID=deleted; expires=Thu, 01-Jan-1970 00:00:01 GMT; Max-Age=0; path=/", None),
+            ("PHPSESSID=gone; Max-Age=-1", None),
+            ("PHPSESSID=kept; Max-Age=3600", Some("kept")),
+            ("other=x; path=/", None),
+            ("PHPSESSID=; path=/", None),
+            ("PHPSESSID=a b", None),
+        ];
+        for (v, want) in cases {
+            assert_eq!(set_cookie_id(v.as_bytes(), &n, 128), want.map(str::as_bytes), "{v}");
+        }
+    }
+
+    #[test]
+    fn form_content_types() {
+        assert!(is_form(b"application/x-www-form-urlencoded"));
+        assert!(is_form(b"Application/X-WWW-Form-Urlencoded; charset=UTF-8"));
+        assert!(!is_form(b"multipart/form-data; boundary=x"));
+        assert!(!is_form(b""));
     }
 
     #[test]

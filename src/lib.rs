@@ -6,6 +6,7 @@
 //! - [`config`]: the `sticky_session` directive's parameters;
 //! - [`extract`]: the id a request carries;
 //! - [`scanner`] and [`url`]: ids handed out in response bodies and headers;
+//! - [`inflate`]: gzip/deflate bodies inflated for scanning only;
 //! - [`store`]: the shared id → server table with expiry.
 //!
 //! and `ffi`, built with the `nginx` feature, which adapts nginx to the core:
@@ -21,6 +22,7 @@
 
 pub mod config;
 pub mod extract;
+pub mod inflate;
 pub mod scanner;
 pub mod store;
 pub mod url;

@@ -24,7 +24,7 @@ pub const WAYS: usize = 8;
 /// Identifies a formatted table ("STKYSESS").
 pub const MAGIC: u64 = 0x5354_4b59_5345_5353;
 /// Bumped whenever the layout of [`Header`] or [`Slot`] changes.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// One session: `key` is the keyed hash of the id (0 = empty), `val` packs
 /// the server id (high 32 bits) and the last use in seconds (low 32 bits).
@@ -64,6 +64,11 @@ pub struct Stats {
     pub rebound: AtomicU64,
     /// Live sessions dropped to make room.
     pub evicted: AtomicU64,
+    /// Response bodies not scanned: unknown content encoding, or one that
+    /// failed to inflate.
+    pub unscanned: AtomicU64,
+    /// When (seconds) an eviction was last logged, for rate limiting.
+    pub evict_logged_at: AtomicU64,
 }
 
 impl Header {
@@ -241,7 +246,6 @@ impl<'a> Table<'a> {
                 continue;
             }
             if expired(val, now, timeout) {
-                self.header.stats.expired.fetch_add(1, Ordering::Relaxed);
                 return Lookup::Expired;
             }
             if time_of(val) != now {
@@ -253,11 +257,21 @@ impl<'a> Table<'a> {
                     Ordering::Relaxed,
                 );
             }
-            self.header.stats.hits.fetch_add(1, Ordering::Relaxed);
             return Lookup::Hit(server_of(val));
         }
-        self.header.stats.misses.fetch_add(1, Ordering::Relaxed);
         Lookup::Miss
+    }
+
+    /// Counts the outcome of a request's lookup in the shared counters (once
+    /// per request, however many candidate ids it carried).
+    pub fn count(&self, outcome: Lookup) {
+        let s = &self.header.stats;
+        let counter = match outcome {
+            Lookup::Hit(_) => &s.hits,
+            Lookup::Miss => &s.misses,
+            Lookup::Expired => &s.expired,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records that session `key` lives on `server`. Takes the write lock
@@ -410,14 +424,19 @@ mod tests {
         let m = mem(16);
         let t = Table::format(&m.header, &m.slots, [1, 2]).unwrap();
         let k = t.key(b"abc");
-        assert_eq!(t.lookup(k, 1000, T), Lookup::Miss);
+        let look = |now| {
+            let l = t.lookup(k, now, T);
+            t.count(l);
+            l
+        };
+        assert_eq!(look(1000), Lookup::Miss);
         assert_eq!(t.learn(&m.lock, k, 7, 1000, T, Bind::Keep), Learned::New);
-        assert_eq!(t.lookup(k, 1050, T), Lookup::Hit(7));
+        assert_eq!(look(1050), Lookup::Hit(7));
         // The hit at 1050 reset the idle time, so 1140 is still live.
-        assert_eq!(t.lookup(k, 1140, T), Lookup::Hit(7));
-        assert_eq!(t.lookup(k, 1241, T), Lookup::Expired);
+        assert_eq!(look(1140), Lookup::Hit(7));
+        assert_eq!(look(1241), Lookup::Expired);
         assert_eq!(t.learn(&m.lock, k, 9, 1241, T, Bind::Keep), Learned::New);
-        assert_eq!(t.lookup(k, 1242, T), Lookup::Hit(9));
+        assert_eq!(look(1242), Lookup::Hit(9));
         let s = t.stats();
         assert_eq!(s.hits.load(Ordering::Relaxed), 3);
         assert_eq!(s.misses.load(Ordering::Relaxed), 1);

@@ -14,9 +14,11 @@ use ngx::ffi::{
 
 use super::module::{ctx_index, request_ctx, srv_conf, SrvConf};
 use super::{bytes, guard, now};
-use crate::extract::request_id;
+use super::request::candidates;
+use crate::extract::MAX_CANDIDATES;
+use crate::inflate::Inflater;
 use crate::scanner::Scanner;
-use crate::store::{server_id, Lookup};
+use crate::store::{server_id, Lookup, Table};
 
 /// What the balancer decided, for `$sticky_session_status` and the learner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +71,8 @@ pub struct RequestCtx {
     pub last_learned: u64,
     /// Body scanner, allocated by the header filter when the body is learned from.
     pub scanner: *mut Scanner,
+    /// Inflater for a compressed body (owned; dropped by a pool cleanup).
+    pub inflater: *mut Inflater,
 }
 
 /// Per-request balancer data. Round robin's data comes first so that round
@@ -191,23 +195,24 @@ unsafe extern "C" fn init_peer(
                 served: None,
                 last_learned: 0,
                 scanner: core::ptr::null_mut(),
+                inflater: core::ptr::null_mut(),
             });
             (*pd).ctx = ctx;
 
-            let target = bytes(&(*r).unparsed_uri);
-            let Some(id) = request_id(target, &scf.names, scf.max_id_len) else {
-                return NGX_OK as ngx_int_t;
-            };
             let Some(table) = scf.zone_ctx().and_then(|z| z.table()) else {
                 return NGX_OK as ngx_int_t;
             };
             let ctx = &mut *ctx;
+            let Some((id, key, found)) = choose(r, scf, &table) else {
+                return NGX_OK as ngx_int_t;
+            };
+            table.count(found);
             ctx.id = ngx_str_t {
                 len: id.len(),
                 data: id.as_ptr() as *mut u8,
             };
-            ctx.key = table.key(id);
-            ctx.status = match table.lookup(ctx.key, now(), scf.timeout) {
+            ctx.key = key;
+            ctx.status = match found {
                 Lookup::Hit(server) => {
                     ctx.target = server;
                     ctx.known = true;
@@ -225,6 +230,42 @@ unsafe extern "C" fn init_peer(
             NGX_OK as ngx_int_t
         }
     })
+}
+
+/// The request's id: the first candidate, across `lookup=` sources in order,
+/// that the table knows; otherwise the first candidate (MISS or EXPIRED).
+/// At most `MAX_CANDIDATES` are looked up.
+///
+/// # Safety
+/// `r` must be a live request; the id returned lives as long as it.
+unsafe fn choose<'r>(
+    r: *mut ngx_http_request_t,
+    scf: &SrvConf,
+    table: &Table<'_>,
+) -> Option<(&'r [u8], u64, Lookup)> {
+    let now = now();
+    let mut first: Option<(&'r [u8], u64, Lookup)> = None;
+    let mut tried = 0;
+    let mut consider = |id: &'r [u8]| -> bool {
+        if tried == MAX_CANDIDATES {
+            return true;
+        }
+        tried += 1;
+        let key = table.key(id);
+        let found = table.lookup(key, now, scf.timeout);
+        let hit = matches!(found, Lookup::Hit(_));
+        if hit || first.is_none() {
+            first = Some((id, key, found));
+        }
+        hit
+    };
+    for &source in &scf.lookup {
+        // SAFETY: r is live, per the contract.
+        if unsafe { candidates(r, source, &scf.names, scf.max_id_len, &mut consider) } {
+            break;
+        }
+    }
+    first
 }
 
 /// `get`: the session's server if usable, otherwise round robin. Records

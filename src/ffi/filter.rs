@@ -1,19 +1,22 @@
 //! The learner: response filters that record the ids a backend hands out,
 //! each before the buffer carrying it is passed on.
 
+use core::ffi::c_void;
 use core::mem::size_of;
 use core::ptr::addr_of_mut;
 
 use ngx::ffi::{
     ngx_chain_t, ngx_http_output_body_filter_pt, ngx_http_output_header_filter_pt,
     ngx_http_request_t, ngx_http_top_body_filter, ngx_http_top_header_filter, ngx_int_t,
-    ngx_list_part_t, ngx_list_t, ngx_palloc, ngx_table_elt_t, NGX_ERROR,
+    ngx_list_part_t, ngx_list_t, ngx_palloc, ngx_pool_cleanup_add, ngx_table_elt_t, NGX_ERROR,
 };
 
 use super::balancer::{rebind_if_moved, RequestCtx, Status};
 use super::module::{request_ctx, srv_conf, SrvConf};
 use super::{bytes, guard, now};
-use crate::scanner::{Mode, Scanner};
+use crate::extract::set_cookie_id;
+use crate::inflate::{Encoding, Inflater};
+use crate::scanner::Scanner;
 use crate::store::{Bind, Learned};
 use crate::url::refresh_url;
 
@@ -61,8 +64,8 @@ unsafe extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_cha
     }
 }
 
-/// Rebinds after failover, learns from `Location`, and decides whether the
-/// body is scanned.
+/// Rebinds after failover, learns from `Location`, `Content-Location`,
+/// `Refresh` and `Set-Cookie`, and decides whether (and how) the body is scanned.
 ///
 /// # Safety
 /// `r` must be a live request.
@@ -96,6 +99,12 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
         // headers_out.location (nginx keeps them away from its header filter).
         if let Some(p) = &scf.patterns {
             for_each_header(&(*r).headers_out.headers, |name, value| {
+                if name.eq_ignore_ascii_case(b"set-cookie") {
+                    if let Some(id) = set_cookie_id(value, &scf.names, scf.max_id_len) {
+                        learn(ctx, scf, id);
+                    }
+                    return;
+                }
                 let url = if name.eq_ignore_ascii_case(b"location")
                     || name.eq_ignore_ascii_case(b"content-location")
                 {
@@ -111,27 +120,65 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
             });
         }
 
-        if (*r).header_only() != 0 || !is_html(&(*r).headers_out) {
+        if (*r).header_only() != 0 {
             return;
         }
-        let enc = (*r).headers_out.content_encoding;
-        if !enc.is_null()
-            && (*enc).hash != 0
-            && !bytes(&(*enc).value).eq_ignore_ascii_case(b"identity")
-        {
-            ngx::ngx_log_debug!(
-                (*(*r).connection).log,
-                "sticky_session: body not scanned, encoded"
-            );
+        let Some(mode) = scf.types.mode(content_type(&(*r).headers_out)) else {
             return;
+        };
+        let enc = (*r).headers_out.content_encoding;
+        let encoding = if enc.is_null() || (*enc).hash == 0 {
+            None
+        } else {
+            let value = bytes(&(*enc).value);
+            match Encoding::parse(value) {
+                Some(e) => Some(e),
+                None if value.trim_ascii().eq_ignore_ascii_case(b"identity") => None,
+                None => {
+                    ngx::ngx_log_debug!(
+                        (*(*r).connection).log,
+                        "sticky_session: body not scanned, unknown encoding"
+                    );
+                    count_unscanned(scf);
+                    return;
+                }
+            }
+        };
+        if let Some(e) = encoding {
+            let cln = ngx_pool_cleanup_add((*r).pool, 0);
+            if cln.is_null() {
+                return;
+            }
+            let inflater = Box::into_raw(Box::new(Inflater::new(e)));
+            (*cln).handler = Some(drop_inflater);
+            (*cln).data = inflater.cast();
+            ctx.inflater = inflater;
         }
         let s = ngx_palloc((*r).pool, size_of::<Scanner>()) as *mut Scanner;
         if s.is_null() {
+            ctx.inflater = core::ptr::null_mut();
             return;
         }
-        s.write(Scanner::new(Mode::Html));
+        s.write(Scanner::new(mode));
         ctx.scanner = s;
         (*r).set_filter_need_in_memory(1);
+    }
+}
+
+/// Pool cleanup: frees a response's inflater.
+unsafe extern "C" fn drop_inflater(data: *mut c_void) {
+    guard((), || {
+        // SAFETY: data is the Box::into_raw pointer registered with this cleanup, freed once.
+        drop(unsafe { Box::from_raw(data as *mut Inflater) });
+    })
+}
+
+fn count_unscanned(scf: &SrvConf) {
+    if let Some(table) = scf.zone_ctx().and_then(|z| z.table()) {
+        table
+            .stats()
+            .unscanned
+            .fetch_add(1, core::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -156,15 +203,10 @@ unsafe fn for_each_header(list: &ngx_list_t, mut f: impl FnMut(&[u8], &[u8])) {
     }
 }
 
-fn is_html(h: &ngx::ffi::ngx_http_headers_out_t) -> bool {
+/// The response's `Content-Type` value.
+fn content_type(h: &ngx::ffi::ngx_http_headers_out_t) -> &[u8] {
     // SAFETY: content_type is nginx's header value for this response.
-    let ct = unsafe { bytes(&h.content_type) };
-    let len = if h.content_type_len > 0 && h.content_type_len <= ct.len() {
-        h.content_type_len
-    } else {
-        ct.iter().position(|&c| c == b';').unwrap_or(ct.len())
-    };
-    ct[..len].trim_ascii().eq_ignore_ascii_case(b"text/html")
+    unsafe { bytes(&h.content_type) }
 }
 
 /// Scans every in-memory buffer of `chain` before it goes downstream.
@@ -199,7 +241,23 @@ unsafe fn learn_from_body(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) {
             if in_memory && !(*b).pos.is_null() && (*b).last > (*b).pos {
                 let data =
                     core::slice::from_raw_parts((*b).pos, (*b).last.offset_from((*b).pos) as usize);
-                scanner.feed(patterns, host, data, &mut |id| learn(ctx, scf, id));
+                match ctx.inflater.as_mut() {
+                    None => scanner.feed(patterns, host, data, &mut |id| learn(ctx, scf, id)),
+                    Some(inflater) => {
+                        let inflated = inflater.feed(data, &mut |plain| {
+                            scanner.feed(patterns, host, plain, &mut |id| learn(ctx, scf, id))
+                        });
+                        if inflated.is_err() {
+                            ngx::ngx_log_debug!(
+                                (*(*r).connection).log,
+                                "sticky_session: body scan stopped, cannot inflate"
+                            );
+                            count_unscanned(scf);
+                            ctx.scanner = core::ptr::null_mut();
+                            return;
+                        }
+                    }
+                }
             }
             if (*b).last_buf() != 0 {
                 scanner.finish(patterns, host, &mut |id| learn(ctx, scf, id));

@@ -3,6 +3,7 @@
 //! - `module`: the module, its directive and configuration, in nginx's order;
 //! - `balancer`: upstream init, per-request init and peer selection;
 //! - `filter`: the response header and body filters that learn ids;
+//! - `request`: the candidate ids a request carries, per `lookup=` source;
 //! - `zone`: the shared memory zone holding the session table.
 
 #![allow(unsafe_code)]
@@ -10,6 +11,7 @@
 mod balancer;
 mod filter;
 mod module;
+mod request;
 mod zone;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -20,7 +20,8 @@ use ngx::ffi::{
 use super::balancer::{init_upstream, RequestCtx, Status};
 use super::zone::{init_zone, ZoneCtx};
 use super::{bytes, filter, guard};
-use crate::config::{self, Names, DEFAULT_ZONE_SIZE};
+use super::request::Source;
+use crate::config::{self, Names, Types, DEFAULT_ZONE_SIZE};
 use crate::scanner::Patterns;
 
 /// Configuration of one `upstream {}` block.
@@ -39,6 +40,10 @@ pub struct SrvConf {
     pub zone: *mut ngx_shm_zone_t,
     /// Body scanner needles, built once here.
     pub patterns: Option<Patterns>,
+    /// Where a request's id is looked for, in order.
+    pub lookup: Vec<Source>,
+    /// Content types whose bodies are scanned.
+    pub types: Types,
     /// Round robin's per-request init, which ours wraps.
     pub original_init_peer: ngx_http_upstream_init_peer_pt,
     /// Where the directive is, for errors reported after parsing.
@@ -57,6 +62,8 @@ impl Default for SrvConf {
             timeout: 0,
             zone: null_mut(),
             patterns: None,
+            lookup: Vec::new(),
+            types: Types::default(),
             original_init_peer: None,
             file: ngx_str_t::empty(),
             line: 0,
@@ -209,7 +216,8 @@ unsafe extern "C" fn create_srv_conf(cf: *mut ngx_conf_t) -> *mut c_void {
     })
 }
 
-/// `sticky_session [name=NAME]... [zone=NAME:SIZE] [timeout=TIME] [max_id_len=N];`
+/// `sticky_session [name=NAME]... [zone=NAME:SIZE] [timeout=TIME] [max_id_len=N]
+/// [lookup=SOURCE,...] [types=MIME,...];`
 unsafe extern "C" fn sticky_session(
     cf: *mut ngx_conf_t,
     _cmd: *mut ngx_command_t,
@@ -265,7 +273,31 @@ unsafe extern "C" fn sticky_session(
                 (*zone).init = Some(init_zone);
             }
 
+            let mut lookup = Vec::with_capacity(d.lookup.len());
+            for source in &d.lookup {
+                lookup.push(match *source {
+                    config::Source::Query => Source::Query,
+                    config::Source::Path => Source::Path,
+                    config::Source::Body => Source::Body,
+                    config::Source::Cookie => Source::Cookie,
+                    config::Source::Variable(name) => {
+                        let mut name = ngx_str_t {
+                            len: name.len(),
+                            data: name.as_ptr() as *mut u8,
+                        };
+                        // nginx copies the name; an unknown variable fails at the end of configuration.
+                        let index = ngx::ffi::ngx_http_get_variable_index(cf, &mut name);
+                        if index == NGX_ERROR as ngx_int_t {
+                            return ngx::core::NGX_CONF_ERROR as *mut c_char;
+                        }
+                        Source::Variable(index as ngx_uint_t)
+                    }
+                });
+            }
+
             scf.enabled = true;
+            scf.lookup = lookup;
+            scf.types = d.types.clone();
             scf.names = d.names;
             scf.max_id_len = d.max_id_len;
             scf.timeout = d.timeout;

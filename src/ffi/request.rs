@@ -1,0 +1,214 @@
+//! Reading the candidate ids a request carries, from each configured source.
+
+use ngx::ffi::{
+    ngx_buf_t, ngx_http_get_indexed_variable, ngx_http_request_t, ngx_pnalloc, ngx_uint_t,
+};
+
+use super::bytes;
+use crate::config::Names;
+use crate::extract::{cookie_ids, is_form, path_param_ids, query_ids, split_target};
+
+/// Longest prefix of a urlencoded request body searched for an id.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// A `lookup=` source, with variables resolved to their index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Query,
+    Path,
+    Body,
+    Cookie,
+    Variable(ngx_uint_t),
+}
+
+/// Calls `f` with each candidate id of `r` from `source` until `f` returns
+/// true; returns whether it did. Every id handed to `f` lives as long as the
+/// request.
+///
+/// # Safety
+/// `r` must be a live request.
+pub unsafe fn candidates<'a>(
+    r: *mut ngx_http_request_t,
+    source: Source,
+    names: &Names,
+    max_len: usize,
+    f: &mut dyn FnMut(&'a [u8]) -> bool,
+) -> bool {
+    // SAFETY: r is live; its strings and buffers live as long as it.
+    unsafe {
+        match source {
+            Source::Query => {
+                let (_, query) = split_target(bytes(&(*r).unparsed_uri));
+                query_ids(query, names, max_len, f)
+            }
+            Source::Path => {
+                let (path, _) = split_target(bytes(&(*r).unparsed_uri));
+                path_param_ids(path, names, max_len, f)
+            }
+            Source::Cookie => cookies(r, names, max_len, f),
+            Source::Body => match form_body(r) {
+                Some(body) => query_ids(body, names, max_len, f),
+                None => false,
+            },
+            Source::Variable(index) => {
+                let v = ngx_http_get_indexed_variable(r, index);
+                if v.is_null() || (*v).not_found() != 0 || (*v).data.is_null() {
+                    return false;
+                }
+                let value: &'a [u8] = core::slice::from_raw_parts((*v).data, (*v).len() as usize);
+                crate::extract::valid_id(value, max_len) && f(value)
+            }
+        }
+    }
+}
+
+/// # Safety
+/// `r` must be a live request.
+#[cfg(ngx_cookie_list)]
+unsafe fn cookies<'a>(
+    r: *mut ngx_http_request_t,
+    names: &Names,
+    max_len: usize,
+    f: &mut dyn FnMut(&'a [u8]) -> bool,
+) -> bool {
+    // SAFETY: headers_in.cookie is NULL or a NULL-terminated list of live headers.
+    unsafe {
+        let mut h = (*r).headers_in.cookie;
+        while !h.is_null() {
+            if cookie_ids(bytes(&(*h).value), names, max_len, f) {
+                return true;
+            }
+            h = (*h).next;
+        }
+    }
+    false
+}
+
+/// # Safety
+/// `r` must be a live request.
+#[cfg(not(ngx_cookie_list))]
+unsafe fn cookies<'a>(
+    r: *mut ngx_http_request_t,
+    names: &Names,
+    max_len: usize,
+    f: &mut dyn FnMut(&'a [u8]) -> bool,
+) -> bool {
+    // SAFETY: headers_in.cookies is an array of pointers to live headers.
+    unsafe {
+        let list = super::module::array::<*mut ngx::ffi::ngx_table_elt_t>(&(*r).headers_in.cookies);
+        list.iter()
+            .any(|&h| cookie_ids(bytes(&(*h).value), names, max_len, f))
+    }
+}
+
+/// The first [`BODY_LIMIT`] bytes of a buffered urlencoded request body, from
+/// memory or its temporary file. The body itself is left untouched for
+/// proxying (files are read with `pread`, which moves no offset).
+///
+/// # Safety
+/// `r` must be a live request.
+unsafe fn form_body<'a>(r: *mut ngx_http_request_t) -> Option<&'a [u8]> {
+    // SAFETY: the body chain and its buffers belong to r and stay valid while
+    // it lives; file buffers name a readable temporary file.
+    unsafe {
+        let rb = (*r).request_body;
+        if rb.is_null() || (*rb).bufs.is_null() || (*r).request_body_no_buffering() != 0 {
+            return None;
+        }
+        let ct = (*r).headers_in.content_type;
+        if ct.is_null() || !is_form(bytes(&(*ct).value)) {
+            return None;
+        }
+        let first = (*(*rb).bufs).buf;
+        if (*(*rb).bufs).next.is_null() && !first.is_null() && (*first).in_file() == 0 {
+            return Some(cut_to_limit(span(first)));
+        }
+        // Several buffers, or a file: gather the first BODY_LIMIT bytes.
+        let mut total = 0usize;
+        let mut cl = (*rb).bufs;
+        while !cl.is_null() {
+            total = total.saturating_add(size((*cl).buf));
+            cl = (*cl).next;
+        }
+        let want = total.min(BODY_LIMIT);
+        let dst = ngx_pnalloc((*r).pool, want.max(1)) as *mut u8;
+        if dst.is_null() {
+            return None;
+        }
+        let mut len = 0;
+        let mut cl = (*rb).bufs;
+        while !cl.is_null() && len < want {
+            let b = (*cl).buf;
+            cl = (*cl).next;
+            if b.is_null() {
+                continue;
+            }
+            let n = size(b).min(want - len);
+            if n == 0 {
+                continue;
+            }
+            if (*b).in_file() == 0 {
+                core::ptr::copy_nonoverlapping(span(b).as_ptr(), dst.add(len), n);
+            } else {
+                let got = libc::pread((*(*b).file).fd, dst.add(len).cast(), n, (*b).file_pos);
+                if got != n as isize {
+                    // An unreadable file: use what was read before it.
+                    break;
+                }
+            }
+            len += n;
+        }
+        let gathered = core::slice::from_raw_parts(dst, len);
+        Some(if total > len {
+            drop_partial_pair(gathered)
+        } else {
+            gathered
+        })
+    }
+}
+
+/// The first `BODY_LIMIT` bytes of `s`; when cut, without its last, possibly partial, pair.
+fn cut_to_limit(s: &[u8]) -> &[u8] {
+    if s.len() <= BODY_LIMIT {
+        s
+    } else {
+        drop_partial_pair(&s[..BODY_LIMIT])
+    }
+}
+
+fn drop_partial_pair(s: &[u8]) -> &[u8] {
+    &s[..s.iter().rposition(|&c| c == b'&').unwrap_or(0)]
+}
+
+/// Bytes in a body buffer, in memory or in its file.
+///
+/// # Safety
+/// `b` must be NULL or a live buffer.
+unsafe fn size(b: *const ngx_buf_t) -> usize {
+    // SAFETY: reading the bounds of a live buffer.
+    unsafe {
+        if b.is_null() {
+            0
+        } else if (*b).in_file() != 0 {
+            if (*b).file.is_null() {
+                0
+            } else {
+                usize::try_from((*b).file_last - (*b).file_pos).unwrap_or(0)
+            }
+        } else {
+            span(b).len()
+        }
+    }
+}
+
+/// # Safety
+/// `b` must be a live in-memory buffer.
+unsafe fn span<'a>(b: *const ngx_buf_t) -> &'a [u8] {
+    // SAFETY: pos..last is the buffer's readable data.
+    unsafe {
+        if (*b).pos.is_null() || (*b).last <= (*b).pos {
+            return &[];
+        }
+        core::slice::from_raw_parts((*b).pos, (*b).last.offset_from((*b).pos) as usize)
+    }
+}
