@@ -79,3 +79,31 @@ fn hot_paths_do_not_allocate() {
     assert_eq!(found, 400, "every link's id is reported in both passes");
     assert_eq!(n, 0, "allocations on the hot paths");
 }
+
+#[test]
+fn inflating_allocates_only_when_created() {
+    use miniz_oxide::deflate::compress_to_vec_zlib;
+    use sticky_session::inflate::{Encoding, Inflater};
+
+    let names = Names::defaults();
+    let patterns = Patterns::new(&names, 128);
+    let page: String = (0..2000)
+        .map(|i| format!("<p><a href=\"/item/{i}?sid=s{i}\">item {i}</a> filler text</p>\n"))
+        .collect();
+    let z = compress_to_vec_zlib(page.as_bytes(), 6);
+    let mut inflater = Inflater::new(Encoding::Deflate);
+    let mut scanner = Box::new(Scanner::new(Mode::Html));
+    let mut found = 0;
+    let n = allocations(|| {
+        for chunk in z.chunks(1500) {
+            inflater
+                .feed(chunk, &mut |plain| {
+                    scanner.feed(&patterns, b"shop.example", plain, &mut |_| found += 1)
+                })
+                .unwrap();
+        }
+        scanner.finish(&patterns, b"shop.example", &mut |_| found += 1);
+    });
+    assert_eq!(found, 2000);
+    assert_eq!(n, 0, "allocations while inflating and scanning");
+}
