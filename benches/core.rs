@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use sticky_session::config::Names;
 use sticky_session::extract::request_id;
 use sticky_session::scanner::{Mode, Patterns, Scanner};
-use sticky_session::store::{Bind, Header, Slot, Table, WriteLock, WAYS};
+use sticky_session::store::{Bind, Expiry, Header, Slot, Table, WriteLock, WAYS};
 
 struct NoLock;
 impl WriteLock for NoLock {
@@ -84,14 +84,14 @@ fn main() {
     for pct in [10, 50, 95] {
         let target = slots_n * pct / 100;
         while filled < target {
-            table.learn(&NoLock, keys[filled], 1, 1000, 3600, Bind::Keep);
+            table.learn(&NoLock, keys[filled], 1, 1000, Expiry::idle(3600), Bind::Keep);
             filled += 1;
         }
         let probe = &keys[..filled];
         let rounds = 200_000;
         let t = best(Duration::from_millis(300), || {
             for i in 0..rounds {
-                black_box(table.lookup(probe[(i * 7919) % probe.len()], 1000, 3600));
+                black_box(table.lookup(probe[(i * 7919) % probe.len()], 1000, Expiry::idle(3600)));
             }
         });
         let key_t = best(Duration::from_millis(200), || {

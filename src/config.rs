@@ -184,6 +184,13 @@ pub struct Directive<'a> {
     pub lookup: Vec<Source<'a>>,
     /// Content types whose bodies are scanned.
     pub types: Types,
+    /// Absolute session lifetime in seconds; 0 = none.
+    pub max_age: u32,
+    /// `fallback=off`: answer 502 instead of balancing a session whose server
+    /// is unusable.
+    pub strict: bool,
+    /// `state=FILE`: where the table is saved and restored.
+    pub state: Option<&'a [u8]>,
 }
 
 /// Why a directive was refused; `Display` gives the phrase nginx prints after
@@ -212,6 +219,12 @@ pub enum ConfigError {
     InvalidLookup(String),
     /// `types=` with a malformed entry.
     InvalidTypes(String),
+    /// `max_age=` not a time between 1m and 30d.
+    InvalidMaxAge(String),
+    /// `fallback=` other than on/off.
+    InvalidFallback(String),
+    /// `state=` with an empty path.
+    InvalidState(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -237,6 +250,13 @@ impl fmt::Display for ConfigError {
                 f,
                 "invalid types \"{p}\" (a comma-separated list of MIME types or \"*\", at most {MAX_LIST})"
             ),
+            ConfigError::InvalidMaxAge(p) => {
+                write!(f, "invalid max_age \"{p}\" (a time from 1m to 30d)")
+            }
+            ConfigError::InvalidFallback(p) => {
+                write!(f, "invalid fallback \"{p}\" (\"on\" or \"off\")")
+            }
+            ConfigError::InvalidState(p) => write!(f, "invalid state file \"{p}\""),
             ConfigError::InvalidMaxIdLen(p) => write!(
                 f,
                 "invalid max_id_len \"{p}\" (1-{MAX_ID_LEN_LIMIT})"
@@ -257,6 +277,9 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
     let mut max_id_len = None;
     let mut lookup = None;
     let mut types = None;
+    let mut max_age = None;
+    let mut strict = None;
+    let mut state = None;
 
     for &arg in args {
         if let Some(v) = arg.strip_prefix(b"name=") {
@@ -300,6 +323,32 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
                 return Err(ConfigError::Duplicate("types"));
             }
             types = Some(parse_types(v).ok_or_else(|| ConfigError::InvalidTypes(lossy(v)))?);
+        } else if let Some(v) = arg.strip_prefix(b"max_age=") {
+            if max_age.is_some() {
+                return Err(ConfigError::Duplicate("max_age"));
+            }
+            max_age = Some(
+                parse_time(v)
+                    .filter(|t| (60..=crate::store::MAX_AGE_LIMIT).contains(t))
+                    .ok_or_else(|| ConfigError::InvalidMaxAge(lossy(v)))?,
+            );
+        } else if let Some(v) = arg.strip_prefix(b"fallback=") {
+            if strict.is_some() {
+                return Err(ConfigError::Duplicate("fallback"));
+            }
+            strict = Some(match v {
+                b"on" => false,
+                b"off" => true,
+                _ => return Err(ConfigError::InvalidFallback(lossy(v))),
+            });
+        } else if let Some(v) = arg.strip_prefix(b"state=") {
+            if state.is_some() {
+                return Err(ConfigError::Duplicate("state"));
+            }
+            if v.is_empty() || v.contains(&0) || v.ends_with(b"/") {
+                return Err(ConfigError::InvalidState(lossy(v)));
+            }
+            state = Some(v);
         } else {
             return Err(ConfigError::InvalidParameter(lossy(arg)));
         }
@@ -316,6 +365,9 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
         max_id_len: max_id_len.unwrap_or(DEFAULT_MAX_ID_LEN),
         lookup: lookup.unwrap_or_else(|| DEFAULT_LOOKUP.to_vec()),
         types: types.unwrap_or_default(),
+        max_age: max_age.unwrap_or(0),
+        strict: strict.unwrap_or(false),
+        state,
     })
 }
 
@@ -453,6 +505,17 @@ mod tests {
     }
 
     #[test]
+    fn lifetime_fallback_state() {
+        let d = parse(&args("max_age=8h fallback=off state=/var/lib/nginx/shop.state")).unwrap();
+        assert_eq!(d.max_age, 8 * 3600);
+        assert!(d.strict);
+        assert_eq!(d.state, Some(&b"/var/lib/nginx/shop.state"[..]));
+        let d = parse(&args("fallback=on")).unwrap();
+        assert!(!d.strict);
+        assert_eq!((d.max_age, d.state), (0, None));
+    }
+
+    #[test]
     fn lookup_and_types() {
         let d = parse(&args("lookup=cookie,$my_sid,query types=text/html,text/event-stream")).unwrap();
         assert_eq!(
@@ -541,6 +604,11 @@ mod tests {
                 "invalid types \"text/html,\" (a comma-separated list of MIME types or \"*\", at most 8)",
             ),
             ("types=* types=*", "duplicate \"types\" parameter"),
+            ("max_age=30s", "invalid max_age \"30s\" (a time from 1m to 30d)"),
+            ("max_age=31d", "invalid max_age \"31d\" (a time from 1m to 30d)"),
+            ("fallback=no", "invalid fallback \"no\" (\"on\" or \"off\")"),
+            ("state=", "invalid state file \"\""),
+            ("state=/tmp/", "invalid state file \"/tmp/\""),
             ("max_id_len=513", "invalid max_id_len \"513\" (1-512)"),
             (
                 "name=a name=b name=c name=d name=e name=f name=g name=h name=i",

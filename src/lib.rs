@@ -7,7 +7,8 @@
 //! - [`extract`]: the id a request carries;
 //! - [`scanner`] and [`url`]: ids handed out in response bodies and headers;
 //! - [`inflate`]: gzip/deflate bodies inflated for scanning only;
-//! - [`store`]: the shared id → server table with expiry.
+//! - [`store`]: the shared id → server table with expiry;
+//! - [`state`]: the table's state file, for restarts.
 //!
 //! and `ffi`, built with the `nginx` feature, which adapts nginx to the core:
 //! the directive, the balancer callbacks, the response filter, the shared zone.
@@ -24,6 +25,7 @@ pub mod config;
 pub mod extract;
 pub mod inflate;
 pub mod scanner;
+pub mod state;
 pub mod store;
 pub mod url;
 

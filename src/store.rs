@@ -26,8 +26,9 @@ pub const MAGIC: u64 = 0x5354_4b59_5345_5353;
 /// Bumped whenever the layout of [`Header`] or [`Slot`] changes.
 pub const LAYOUT_VERSION: u32 = 2;
 
-/// One session: `key` is the keyed hash of the id (0 = empty), `val` packs
-/// the server id (high 32 bits) and the last use in seconds (low 32 bits).
+/// One session: `key` is the keyed hash of the id in its high 48 bits and
+/// the minute the session began in its low 16 (0 = empty); `val` packs the
+/// server id (high 32 bits) and the last use in seconds (low 32 bits).
 #[repr(C)]
 #[derive(Default)]
 pub struct Slot {
@@ -146,6 +147,51 @@ pub enum Bind {
     Rebind,
 }
 
+/// Low bits of a stored key: the minute the session began, for `max_age`.
+const BORN_BITS: u32 = 16;
+const BORN_MASK: u64 = (1 << BORN_BITS) - 1;
+/// Longest `max_age`, in seconds: the 16-bit minute stamp wraps after 45 days.
+pub const MAX_AGE_LIMIT: u32 = 30 * 86_400;
+
+/// When sessions end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expiry {
+    /// Seconds a session may stay unused.
+    pub idle: u32,
+    /// Seconds a session may live at all (to the minute), 0 = no limit; at
+    /// most [`MAX_AGE_LIMIT`].
+    pub max_age: u32,
+}
+
+impl Expiry {
+    /// Idle timeout only.
+    pub const fn idle(idle: u32) -> Self {
+        Expiry { idle, max_age: 0 }
+    }
+
+    #[inline]
+    fn expired(&self, key: u64, val: u64, now: u32) -> bool {
+        if now.saturating_sub(time_of(val)) > self.idle {
+            return true;
+        }
+        self.max_age != 0 && {
+            let age_minutes = minute(now).wrapping_sub(key & BORN_MASK) & BORN_MASK;
+            age_minutes * 60 >= u64::from(self.max_age)
+        }
+    }
+}
+
+#[inline]
+fn minute(now: u32) -> u64 {
+    u64::from(now / 60) & BORN_MASK
+}
+
+/// The id part of a stored key word.
+#[inline]
+fn id_of(word: u64) -> u64 {
+    word & !BORN_MASK
+}
+
 #[inline]
 fn pack(server: u32, now: u32) -> u64 {
     (u64::from(server) << 32) | u64::from(now)
@@ -161,9 +207,14 @@ fn time_of(val: u64) -> u32 {
     val as u32
 }
 
+
+/// Claims `slot` for a session. Any prefix of these three stores leaves a
+/// valid table: at worst an empty slot, never a key with another's payload.
 #[inline]
-fn expired(val: u64, now: u32, timeout: u32) -> bool {
-    now.saturating_sub(time_of(val)) > timeout
+fn write(slot: &Slot, word: u64, val: u64) {
+    slot.key.store(0, Ordering::Release);
+    slot.val.store(val, Ordering::Release);
+    slot.key.store(word, Ordering::Release);
 }
 
 /// A view of a formatted table.
@@ -216,14 +267,22 @@ impl<'a> Table<'a> {
         self.slots.len()
     }
 
-    /// The keyed hash under which `id` is stored; never 0.
+    /// The keyed hash under which `id` is stored: never 0, low 16 bits clear.
     pub fn key(&self, id: &[u8]) -> u64 {
         let h = SipHasher13::new_with_keys(
             self.header.secret[0].load(Ordering::Relaxed),
             self.header.secret[1].load(Ordering::Relaxed),
         )
         .hash(id);
-        h.max(1)
+        id_of(h).max(1 << BORN_BITS)
+    }
+
+    /// The hash key of this table, for a state file.
+    pub fn secret(&self) -> [u64; 2] {
+        [
+            self.header.secret[0].load(Ordering::Relaxed),
+            self.header.secret[1].load(Ordering::Relaxed),
+        ]
     }
 
     #[inline]
@@ -235,17 +294,18 @@ impl<'a> Table<'a> {
     }
 
     /// Finds the server of the session `key` and resets its idle time. Lock-free.
-    pub fn lookup(&self, key: u64, now: u32, timeout: u32) -> Lookup {
+    pub fn lookup(&self, key: u64, now: u32, exp: Expiry) -> Lookup {
         for slot in self.bucket(key) {
-            if slot.key.load(Ordering::Acquire) != key {
+            let word = slot.key.load(Ordering::Acquire);
+            if id_of(word) != key {
                 continue;
             }
             let val = slot.val.load(Ordering::Acquire);
-            if slot.key.load(Ordering::Acquire) != key {
+            if slot.key.load(Ordering::Acquire) != word {
                 // Reused under us: the payload may belong to another session.
                 continue;
             }
-            if expired(val, now, timeout) {
+            if exp.expired(word, val, now) {
                 return Lookup::Expired;
             }
             if time_of(val) != now {
@@ -283,17 +343,19 @@ impl<'a> Table<'a> {
         key: u64,
         server: u32,
         now: u32,
-        timeout: u32,
+        exp: Expiry,
         bind: Bind,
     ) -> Learned {
         let bucket = self.bucket(key);
         // Fast path without the lock: the common case is a page full of
         // links carrying an id that is already recorded.
-        if let Some(slot) = bucket.iter().find(|s| s.key.load(Ordering::Acquire) == key) {
+        if let Some(slot) = bucket.iter().find(|s| id_of(s.key.load(Ordering::Acquire)) == key) {
+            let word = slot.key.load(Ordering::Acquire);
             let val = slot.val.load(Ordering::Acquire);
-            if slot.key.load(Ordering::Acquire) == key
+            if slot.key.load(Ordering::Acquire) == word
+                && id_of(word) == key
                 && server_of(val) == server
-                && !expired(val, now, timeout)
+                && !exp.expired(word, val, now)
             {
                 if time_of(val) != now {
                     let _ = slot.val.compare_exchange(
@@ -309,12 +371,16 @@ impl<'a> Table<'a> {
 
         let _held = Held::new(lock);
         let stats = &self.header.stats;
-        if let Some(slot) = bucket.iter().find(|s| s.key.load(Ordering::Acquire) == key) {
+        if let Some(slot) = bucket.iter().find(|s| id_of(s.key.load(Ordering::Acquire)) == key) {
+            let word = slot.key.load(Ordering::Acquire);
             let val = slot.val.load(Ordering::Acquire);
-            let outcome = if expired(val, now, timeout) {
+            if exp.expired(word, val, now) {
+                // A new session under an old id: it begins now.
+                write(slot, key | minute(now), pack(server, now));
                 stats.learned.fetch_add(1, Ordering::Relaxed);
-                Learned::New
-            } else if server_of(val) == server {
+                return Learned::New;
+            }
+            let outcome = if server_of(val) == server {
                 Learned::Refreshed
             } else if bind == Bind::Rebind {
                 stats.rebound.fetch_add(1, Ordering::Relaxed);
@@ -326,30 +392,68 @@ impl<'a> Table<'a> {
             return outcome;
         }
 
-        let Some(victim) = self.victim(bucket, now, timeout) else {
+        let Some(victim) = self.victim(bucket, now, exp) else {
             return Learned::Kept;
         };
         let old = victim.key.load(Ordering::Acquire);
-        if old != 0 && !expired(victim.val.load(Ordering::Acquire), now, timeout) {
+        if old != 0 && !exp.expired(old, victim.val.load(Ordering::Acquire), now) {
             stats.evicted.fetch_add(1, Ordering::Relaxed);
         }
-        // Any prefix of these three stores leaves a valid table.
-        victim.key.store(0, Ordering::Release);
-        victim.val.store(pack(server, now), Ordering::Release);
-        victim.key.store(key, Ordering::Release);
+        write(victim, key | minute(now), pack(server, now));
         stats.learned.fetch_add(1, Ordering::Relaxed);
         Learned::New
     }
 
+    /// Puts back a session exported by [`Table::for_each_entry`] (from a zone
+    /// being resized, or a state file written by a table with the same
+    /// secret). Expired ones are skipped; when the id is already present the
+    /// more recently used copy stays; a full bucket gives up its least
+    /// recently used session if it is older. Returns whether it was stored.
+    pub fn restore(
+        &self,
+        lock: &(impl WriteLock + ?Sized),
+        word: u64,
+        val: u64,
+        now: u32,
+        exp: Expiry,
+    ) -> bool {
+        let key = id_of(word);
+        if key == 0 || time_of(val) > now || exp.expired(word, val, now) {
+            return false;
+        }
+        let bucket = self.bucket(key);
+        let _held = Held::new(lock);
+        if let Some(slot) = bucket.iter().find(|s| id_of(s.key.load(Ordering::Acquire)) == key) {
+            if time_of(slot.val.load(Ordering::Acquire)) >= time_of(val) {
+                return false;
+            }
+            write(slot, word, val);
+            return true;
+        }
+        match self.victim(bucket, now, exp) {
+            Some(v) => {
+                let old = v.key.load(Ordering::Acquire);
+                let old_val = v.val.load(Ordering::Acquire);
+                if old != 0 && !exp.expired(old, old_val, now) && time_of(old_val) >= time_of(val) {
+                    return false;
+                }
+                write(v, word, val);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The slot to reuse: an empty one, else an expired one, else the least recently used.
-    fn victim(&self, bucket: &'a [Slot], now: u32, timeout: u32) -> Option<&'a Slot> {
+    fn victim(&self, bucket: &'a [Slot], now: u32, exp: Expiry) -> Option<&'a Slot> {
         let mut lru: Option<(&Slot, u32)> = None;
         for slot in bucket {
-            if slot.key.load(Ordering::Acquire) == 0 {
+            let word = slot.key.load(Ordering::Acquire);
+            if word == 0 {
                 return Some(slot);
             }
             let val = slot.val.load(Ordering::Acquire);
-            if expired(val, now, timeout) {
+            if exp.expired(word, val, now) {
                 return Some(slot);
             }
             let idle = now.saturating_sub(time_of(val));
@@ -360,16 +464,24 @@ impl<'a> Table<'a> {
         lru.map(|(s, _)| s)
     }
 
-    /// Live sessions and their servers, for status output. Walks the whole table.
-    pub fn for_each_live(&self, now: u32, timeout: u32, mut f: impl FnMut(u32)) {
+    /// Every live session as its raw key word and payload, for carrying a
+    /// table over to a resized zone or into a state file. Walks the whole table.
+    pub fn for_each_entry(&self, now: u32, exp: Expiry, mut f: impl FnMut(u64, u64)) {
         for slot in self.slots {
-            if slot.key.load(Ordering::Acquire) != 0 {
-                let val = slot.val.load(Ordering::Acquire);
-                if !expired(val, now, timeout) {
-                    f(server_of(val));
-                }
+            let word = slot.key.load(Ordering::Acquire);
+            if word == 0 {
+                continue;
+            }
+            let val = slot.val.load(Ordering::Acquire);
+            if slot.key.load(Ordering::Acquire) == word && !exp.expired(word, val, now) {
+                f(word, val);
             }
         }
+    }
+
+    /// Live sessions and their servers, for status output. Walks the whole table.
+    pub fn for_each_live(&self, now: u32, exp: Expiry, mut f: impl FnMut(u32)) {
+        self.for_each_entry(now, exp, |_, val| f(server_of(val)));
     }
 }
 
@@ -417,7 +529,31 @@ mod tests {
         }
     }
 
-    const T: u32 = 100;
+    const T: Expiry = Expiry::idle(100);
+
+    #[test]
+    fn max_age_ends_busy_sessions_too() {
+        let m = mem(16);
+        let t = Table::format(&m.header, &m.slots, [1, 2]).unwrap();
+        let exp = Expiry { idle: 600, max_age: 1800 };
+        let k = t.key(b"busy");
+        let start = 60 * 1000; // on a minute boundary
+        assert_eq!(t.learn(&m.lock, k, 4, start, exp, Bind::Keep), Learned::New);
+        // Used every 5 minutes: never idle, but 30 minutes old at the end.
+        for now in (start..start + 1800).step_by(300) {
+            assert_eq!(t.lookup(k, now, exp), Lookup::Hit(4), "at +{}", now - start);
+        }
+        assert_eq!(t.lookup(k, start + 1800, exp), Lookup::Expired);
+        // Learned again, it is a new session with a new age.
+        assert_eq!(t.learn(&m.lock, k, 5, start + 1800, exp, Bind::Keep), Learned::New);
+        assert_eq!(t.lookup(k, start + 1900, exp), Lookup::Hit(5));
+        // Without max_age the same use keeps it alive.
+        let k2 = t.key(b"idle only");
+        t.learn(&m.lock, k2, 6, start, Expiry::idle(600), Bind::Keep);
+        for now in (start..start + 7200).step_by(300) {
+            assert_eq!(t.lookup(k2, now, Expiry::idle(600)), Lookup::Hit(6));
+        }
+    }
 
     #[test]
     fn learn_then_lookup_then_expire() {
@@ -576,8 +712,8 @@ mod tests {
                 s.spawn(move || {
                     for i in 0..2000u32 {
                         let k = t.key(format!("{w}-{i}").as_bytes());
-                        t.learn(lock, k, w, 1, u32::MAX, Bind::Keep);
-                        match t.lookup(k, 1, u32::MAX) {
+                        t.learn(lock, k, w, 1, Expiry::idle(u32::MAX), Bind::Keep);
+                        match t.lookup(k, 1, Expiry::idle(u32::MAX)) {
                             Lookup::Hit(srv) => assert_eq!(srv, w),
                             Lookup::Miss => {} // evicted by another writer
                             Lookup::Expired => panic!("nothing expires"),

@@ -8,7 +8,7 @@ use std::cell::Cell;
 use sticky_session::config::Names;
 use sticky_session::extract::request_id;
 use sticky_session::scanner::{Mode, Patterns, Scanner};
-use sticky_session::store::{Bind, Header, Slot, Table, WriteLock, WAYS};
+use sticky_session::store::{Bind, Expiry, Header, Slot, Table, WriteLock, WAYS};
 
 struct Counting;
 
@@ -67,8 +67,8 @@ fn hot_paths_do_not_allocate() {
             scanner.feed(&patterns, b"shop.example", chunk, &mut |id| {
                 found += 1;
                 let key = table.key(id);
-                table.learn(&lock, key, 7, 100, 3600, Bind::Keep);
-                table.lookup(key, 100, 3600);
+                table.learn(&lock, key, 7, 100, Expiry::idle(3600), Bind::Keep);
+                table.lookup(key, 100, Expiry::idle(3600));
             });
         }
         scanner.finish(&patterns, b"shop.example", &mut |_| found += 1);

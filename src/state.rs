@@ -1,0 +1,324 @@
+//! The state file: a table's live sessions on disk, so a restart or a binary
+//! upgrade loses none.
+//!
+//! Format (little-endian): magic `STKYSTAT`, format version (u32), layout
+//! version of the table (u32), the table's hash secret (2 × u64), the entry
+//! count (u64), then per entry the raw key word and payload (2 × u64), then a
+//! SipHash-1-3 checksum (u64) of everything before it. Like the zone, it holds
+//! keyed hashes only, never an id.
+//!
+//! Writing is atomic: a temporary file created 0600 beside the target,
+//! fsync'd, then renamed over it. Reading refuses a file that is truncated,
+//! corrupt, or from another format version; the caller logs that and starts
+//! empty.
+
+use core::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use siphasher::sip::SipHasher13;
+
+use crate::store::{Expiry, Table, WriteLock, LAYOUT_VERSION};
+
+/// First bytes of a state file.
+pub const MAGIC: [u8; 8] = *b"STKYSTAT";
+/// Bumped when the file format changes.
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER_LEN: usize = 8 + 4 + 4 + 16 + 8;
+const ENTRY_LEN: usize = 16;
+/// Fixed key of the checksum (integrity, not secrecy).
+const SUM_KEY: (u64, u64) = (0x7374_6b79_7374_6174, 0x6368_6563_6b73_756d);
+/// Largest file read back (a 4 GB zone's worth of entries).
+pub const MAX_FILE: u64 = 4 << 30;
+
+/// Why a state file was not restored.
+#[derive(Debug)]
+pub enum StateError {
+    /// Reading failed (a missing file is `Io` with `NotFound`).
+    Io(io::Error),
+    /// Shorter than its header or its entry count says, or too large.
+    Truncated,
+    /// Not a state file.
+    BadMagic,
+    /// Written by another format or table layout version.
+    Version(u32, u32),
+    /// The checksum does not match.
+    Corrupt,
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateError::Io(e) => write!(f, "{e}"),
+            StateError::Truncated => write!(f, "file is truncated"),
+            StateError::BadMagic => write!(f, "not a sticky_session state file"),
+            StateError::Version(fv, lv) => write!(
+                f,
+                "written by another version (format {fv}, layout {lv}; this build reads format {FORMAT_VERSION}, layout {LAYOUT_VERSION})"
+            ),
+            StateError::Corrupt => write!(f, "checksum mismatch, file is corrupt"),
+        }
+    }
+}
+
+/// The live sessions of `table`, encoded.
+pub fn encode(table: &Table<'_>, now: u32, exp: Expiry) -> Vec<u8> {
+    let mut entries = Vec::new();
+    table.for_each_entry(now, exp, |word, val| {
+        entries.extend_from_slice(&word.to_le_bytes());
+        entries.extend_from_slice(&val.to_le_bytes());
+    });
+    let secret = table.secret();
+    let mut out = Vec::with_capacity(HEADER_LEN + entries.len() + 8);
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&LAYOUT_VERSION.to_le_bytes());
+    out.extend_from_slice(&secret[0].to_le_bytes());
+    out.extend_from_slice(&secret[1].to_le_bytes());
+    out.extend_from_slice(&((entries.len() / ENTRY_LEN) as u64).to_le_bytes());
+    out.extend_from_slice(&entries);
+    let sum = checksum(&out);
+    out.extend_from_slice(&sum.to_le_bytes());
+    out
+}
+
+fn checksum(bytes: &[u8]) -> u64 {
+    SipHasher13::new_with_keys(SUM_KEY.0, SUM_KEY.1).hash(bytes)
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(w)
+}
+
+/// A decoded, verified state file.
+pub struct Decoded<'a> {
+    /// The hash secret of the table that wrote it.
+    pub secret: [u64; 2],
+    entries: &'a [u8],
+}
+
+impl Decoded<'_> {
+    /// Number of sessions in the file.
+    pub fn len(&self) -> usize {
+        self.entries.len() / ENTRY_LEN
+    }
+
+    /// True when the file holds no session.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Puts the file's sessions into `table`, which must have been formatted
+    /// with [`Decoded::secret`]. Returns how many were stored (expired ones
+    /// are skipped; in a smaller table a newer session may replace an older
+    /// one stored before it, so at most the table's capacity remain).
+    pub fn restore_into(
+        &self,
+        table: &Table<'_>,
+        lock: &(impl WriteLock + ?Sized),
+        now: u32,
+        exp: Expiry,
+    ) -> usize {
+        self.entries
+            .chunks_exact(ENTRY_LEN)
+            .filter(|e| table.restore(lock, u64_at(e, 0), u64_at(e, 8), now, exp))
+            .count()
+    }
+}
+
+/// Verifies and decodes the bytes of a state file.
+pub fn decode(b: &[u8]) -> Result<Decoded<'_>, StateError> {
+    if b.len() < 8 || b[..8] != MAGIC {
+        return Err(if b.len() < 8 && MAGIC.starts_with(b) {
+            StateError::Truncated
+        } else {
+            StateError::BadMagic
+        });
+    }
+    if b.len() < HEADER_LEN + 8 {
+        return Err(StateError::Truncated);
+    }
+    let (fv, lv) = (u32_at(b, 8), u32_at(b, 12));
+    if fv != FORMAT_VERSION || lv != LAYOUT_VERSION {
+        return Err(StateError::Version(fv, lv));
+    }
+    let count = u64_at(b, 32);
+    let want = count
+        .checked_mul(ENTRY_LEN as u64)
+        .and_then(|n| n.checked_add((HEADER_LEN + 8) as u64));
+    match want {
+        Some(n) if n == b.len() as u64 => {}
+        Some(n) if n > b.len() as u64 => return Err(StateError::Truncated),
+        _ => return Err(StateError::Corrupt),
+    }
+    let body = &b[..b.len() - 8];
+    if checksum(body) != u64_at(b, b.len() - 8) {
+        return Err(StateError::Corrupt);
+    }
+    Ok(Decoded {
+        secret: [u64_at(b, 16), u64_at(b, 24)],
+        entries: &body[HEADER_LEN..],
+    })
+}
+
+/// Reads a state file whole (at most [`MAX_FILE`] bytes).
+pub fn read(path: &Path) -> Result<Vec<u8>, StateError> {
+    let f = File::open(path).map_err(StateError::Io)?;
+    let mut buf = Vec::new();
+    f.take(MAX_FILE + 1)
+        .read_to_end(&mut buf)
+        .map_err(StateError::Io)?;
+    if buf.len() as u64 > MAX_FILE {
+        return Err(StateError::Truncated);
+    }
+    Ok(buf)
+}
+
+/// Writes `bytes` to `path` atomically: a 0600 temporary file beside it
+/// (named after `path` and `tag`, e.g. the process id, so concurrent writers
+/// never share one), fsync'd, then renamed over `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8], tag: u32) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp.{tag}"));
+    let tmp = Path::new(&tmp);
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Bind, Header, Slot, WAYS};
+    use core::sync::atomic::{AtomicBool, Ordering};
+
+    #[derive(Default)]
+    struct Lock(AtomicBool);
+    impl WriteLock for Lock {
+        fn lock(&self) {
+            while self.0.swap(true, Ordering::Acquire) {}
+        }
+        fn unlock(&self) {
+            self.0.store(false, Ordering::Release);
+        }
+    }
+
+    fn slots(buckets: usize) -> Vec<Slot> {
+        (0..buckets * WAYS).map(|_| Slot::default()).collect()
+    }
+
+    const EXP: Expiry = Expiry::idle(600);
+
+    #[test]
+    fn round_trip_keeps_live_sessions_only() {
+        let (h, s, lock) = (Header::default(), slots(64), Lock::default());
+        let t = Table::format(&h, &s, [11, 22]).unwrap();
+        for i in 0..300u32 {
+            let now = if i < 100 { 1000 } else { 2000 };
+            t.learn(&lock, t.key(&i.to_le_bytes()), i % 3, now, EXP, Bind::Keep);
+        }
+        let bytes = encode(&t, 2000, EXP);
+        let d = decode(&bytes).unwrap();
+        assert_eq!(d.secret, [11, 22]);
+        assert_eq!(d.len(), 200, "the 100 sessions idle since 1000 had expired");
+
+        let (h2, s2) = (Header::default(), slots(64));
+        let t2 = Table::format(&h2, &s2, d.secret).unwrap();
+        assert_eq!(d.restore_into(&t2, &lock, 2001, EXP), 200);
+        for i in 100..300u32 {
+            let k = t2.key(&i.to_le_bytes());
+            assert_eq!(t2.lookup(k, 2001, EXP), crate::store::Lookup::Hit(i % 3), "id {i}");
+        }
+        // Restored later than the timeout allows: nothing comes back.
+        let (h3, s3) = (Header::default(), slots(64));
+        let t3 = Table::format(&h3, &s3, d.secret).unwrap();
+        assert_eq!(d.restore_into(&t3, &lock, 2000 + 601, EXP), 0);
+    }
+
+    #[test]
+    fn a_smaller_table_keeps_the_most_recent() {
+        let (h, s, lock) = (Header::default(), slots(64), Lock::default());
+        let t = Table::format(&h, &s, [1, 2]).unwrap();
+        for i in 0..400u32 {
+            t.learn(&lock, t.key(&i.to_le_bytes()), 1, 1000 + i, Expiry::idle(10_000), Bind::Keep);
+        }
+        let bytes = encode(&t, 1400, Expiry::idle(10_000));
+        let d = decode(&bytes).unwrap();
+        let (h2, s2) = (Header::default(), slots(8));
+        let t2 = Table::format(&h2, &s2, d.secret).unwrap();
+        let kept = d.restore_into(&t2, &lock, 1400, Expiry::idle(10_000));
+        assert!(kept >= 8 * WAYS, "stored {kept} (an older session may be replaced by a newer one)");
+        let mut live = 0;
+        t2.for_each_live(1400, Expiry::idle(10_000), |_| live += 1);
+        assert_eq!(live, 8 * WAYS, "every slot of the smaller table is used");
+        // Per bucket, the newest sessions won: the newest id of all is there.
+        assert_eq!(
+            t2.lookup(t2.key(&399u32.to_le_bytes()), 1400, Expiry::idle(10_000)),
+            crate::store::Lookup::Hit(1)
+        );
+    }
+
+    #[test]
+    fn damaged_files_are_refused() {
+        let (h, s, lock) = (Header::default(), slots(8), Lock::default());
+        let t = Table::format(&h, &s, [3, 4]).unwrap();
+        for i in 0..20u32 {
+            t.learn(&lock, t.key(&i.to_le_bytes()), 1, 100, EXP, Bind::Keep);
+        }
+        let good = encode(&t, 100, EXP);
+        assert!(decode(&good).is_ok());
+        for cut in [0, 3, 8, 20, HEADER_LEN, good.len() - 1] {
+            assert!(
+                matches!(decode(&good[..cut]), Err(StateError::Truncated)),
+                "cut at {cut}"
+            );
+        }
+        let mut flipped = good.clone();
+        flipped[HEADER_LEN + 5] ^= 1;
+        assert!(matches!(decode(&flipped), Err(StateError::Corrupt)));
+        let mut version = good.clone();
+        version[8] = 99;
+        assert!(matches!(decode(&version), Err(StateError::Version(99, _))));
+        assert!(matches!(decode(b"GIF89a.............................................."), Err(StateError::BadMagic)));
+        let mut longer = good.clone();
+        longer.extend_from_slice(&[0; 16]);
+        assert!(decode(&longer).is_err());
+    }
+
+    #[test]
+    fn writes_are_atomic_and_private() {
+        let dir = std::env::temp_dir().join(format!("sticky-state-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sessions.state");
+        write_atomic(&path, b"first", 1).unwrap();
+        write_atomic(&path, b"second", 1).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"second");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left");
+        assert!(write_atomic(&dir.join("missing/dir/x"), b"x", 1).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
