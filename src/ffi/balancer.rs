@@ -9,7 +9,7 @@ use ngx::ffi::{
     ngx_http_upstream_init_round_robin, ngx_http_upstream_rr_peer_data_t,
     ngx_http_upstream_rr_peer_t, ngx_http_upstream_rr_peers_t, ngx_http_upstream_srv_conf_t,
     ngx_int_t, ngx_pcalloc, ngx_peer_connection_t, ngx_rwlock_unlock, ngx_rwlock_wlock, ngx_str_t,
-    NGX_ERROR, NGX_LOG_EMERG, NGX_OK,
+    NGX_BUSY, NGX_ERROR, NGX_LOG_EMERG, NGX_OK,
 };
 
 use super::module::{ctx_index, request_ctx, srv_conf, SrvConf};
@@ -252,7 +252,7 @@ unsafe fn choose<'r>(
         }
         tried += 1;
         let key = table.key(id);
-        let found = table.lookup(key, now, scf.timeout);
+        let found = table.lookup(key, now, scf.expiry);
         let hit = matches!(found, Lookup::Hit(_));
         if hit || first.is_none() {
             first = Some((id, key, found));
@@ -276,10 +276,26 @@ unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void)
         unsafe {
             let pd = &mut *(data as *mut PeerData);
             let ctx = &mut *pd.ctx;
-            if ctx.status == Status::Hit && select(&mut pd.rrp, pc, ctx.target) {
-                ctx.served = Some(ctx.target);
-                ngx::ngx_log_debug!((*pc).log, "sticky_session: sticky peer {:08x}", ctx.target);
-                return NGX_OK as ngx_int_t;
+            if ctx.status == Status::Hit {
+                match select(&mut pd.rrp, pc, ctx.target) {
+                    Pick::Chosen => {
+                        ctx.served = Some(ctx.target);
+                        ngx::ngx_log_debug!((*pc).log, "sticky_session: sticky peer {:08x}", ctx.target);
+                        return NGX_OK as ngx_int_t;
+                    }
+                    Pick::Unusable if (*ctx.conf).strict => {
+                        ngx::ngx_log_debug!(
+                            (*pc).log,
+                            "sticky_session: peer {:08x} unusable, fallback=off",
+                            ctx.target
+                        );
+                        ctx.served = None;
+                        return NGX_BUSY as ngx_int_t;
+                    }
+                    // Removed from the upstream: fall back even when strict,
+                    // the session's server will never return.
+                    Pick::Unusable | Pick::Absent => {}
+                }
             }
             let rc = ngx_http_upstream_get_round_robin_peer(pc, data);
             ctx.served = if rc == NGX_OK as ngx_int_t && !(*pc).name.is_null() {
@@ -294,6 +310,17 @@ unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void)
 
 const BITS: usize = usize::BITS as usize;
 
+/// What [`select`] found.
+enum Pick {
+    /// The session's server, now the request's peer.
+    Chosen,
+    /// The session's server exists but is down, failed, full, or tried.
+    Unusable,
+    /// No server with this identity in the upstream (removed, or a
+    /// configuration whose peers changed).
+    Absent,
+}
+
 /// Picks the peer whose identity is `target` if round robin would consider it
 /// usable now, doing round robin's bookkeeping so its `free` stays balanced.
 ///
@@ -303,19 +330,20 @@ unsafe fn select(
     rrp: &mut ngx_http_upstream_rr_peer_data_t,
     pc: *mut ngx_peer_connection_t,
     target: u32,
-) -> bool {
+) -> Pick {
     // rrp->peers and its peer list are valid for this request; with a zone
     // they live in shared memory, guarded by peers->rwlock.
     // SAFETY: as above; we hold the rwlock while touching peers, as round robin does.
     unsafe {
         let peers = rrp.peers;
         if (*peers).single() != 0 {
-            return false;
+            // One server: round robin's own choice is the only one.
+            return Pick::Absent;
         }
         let locked = PeersLock::write(peers);
         #[cfg(ngx_peer_refs)]
         if !(*peers).config.is_null() && rrp.config != *(*peers).config {
-            return false;
+            return Pick::Absent;
         }
 
         let mut peer: *mut ngx_http_upstream_rr_peer_t = (*peers).peer;
@@ -325,7 +353,7 @@ unsafe fn select(
             i += 1;
         }
         if peer.is_null() {
-            return false;
+            return Pick::Absent;
         }
         let p = &mut *peer;
         let bit = 1usize << (i % BITS);
@@ -336,7 +364,7 @@ unsafe fn select(
             || (p.max_fails != 0 && p.fails >= p.max_fails && now - p.checked <= p.fail_timeout)
             || (p.max_conns != 0 && p.conns >= p.max_conns)
         {
-            return false;
+            return Pick::Unusable;
         }
 
         rrp.current = peer;
@@ -355,7 +383,7 @@ unsafe fn select(
         (*pc).name = &mut p.name;
         p.conns += 1;
         drop(locked);
-        true
+        Pick::Chosen
     }
 }
 
@@ -389,7 +417,7 @@ impl Drop for PeersLock {
 
 /// Learns from the request that its own session now lives where it was
 /// served, after failover. Called by the header filter.
-pub fn rebind_if_moved(ctx: &mut RequestCtx) {
+pub fn rebind_if_moved(ctx: &mut RequestCtx, log: *mut ngx::ffi::ngx_log_t) {
     let (Some(served), Status::Hit) = (ctx.served, ctx.status) else {
         return;
     };
@@ -401,15 +429,12 @@ pub fn rebind_if_moved(ctx: &mut RequestCtx) {
         return;
     };
     let Some(zone) = scf.zone_ctx() else { return };
-    let Some(table) = zone.table() else { return };
-    table.learn(
-        &zone.lock(),
-        ctx.key,
-        served,
-        now(),
-        scf.timeout,
-        crate::store::Bind::Rebind,
-    );
+    if zone
+        .learn(log, ctx.key, served, scf.expiry, crate::store::Bind::Rebind)
+        .is_none()
+    {
+        return;
+    }
     ctx.status = Status::Rebound;
     ctx.target = served;
 }

@@ -8,12 +8,12 @@ use core::ptr::addr_of_mut;
 use ngx::ffi::{
     ngx_chain_t, ngx_http_output_body_filter_pt, ngx_http_output_header_filter_pt,
     ngx_http_request_t, ngx_http_top_body_filter, ngx_http_top_header_filter, ngx_int_t,
-    ngx_list_part_t, ngx_list_t, ngx_palloc, ngx_pool_cleanup_add, ngx_table_elt_t, NGX_ERROR,
+    ngx_list_part_t, ngx_list_t, ngx_log_t, ngx_palloc, ngx_pool_cleanup_add, ngx_table_elt_t, NGX_ERROR,
 };
 
 use super::balancer::{rebind_if_moved, RequestCtx, Status};
 use super::module::{request_ctx, srv_conf, SrvConf};
-use super::{bytes, guard, now};
+use super::{bytes, guard};
 use crate::extract::set_cookie_id;
 use crate::inflate::{Encoding, Inflater};
 use crate::scanner::Scanner;
@@ -92,7 +92,8 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
             Some(answering) if core::ptr::eq(answering, scf) => {}
             _ => return,
         }
-        rebind_if_moved(ctx);
+        let log = (*(*r).connection).log;
+        rebind_if_moved(ctx, log);
 
         let host = bytes(&(*r).headers_in.server);
         // Relative redirects from upstreams are only in the list, never in
@@ -101,7 +102,7 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
             for_each_header(&(*r).headers_out.headers, |name, value| {
                 if name.eq_ignore_ascii_case(b"set-cookie") {
                     if let Some(id) = set_cookie_id(value, &scf.names, scf.max_id_len) {
-                        learn(ctx, scf, id);
+                        learn(ctx, scf, log, id);
                     }
                     return;
                 }
@@ -115,7 +116,7 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
                     None
                 };
                 if let Some(url) = url {
-                    p.scan_url(url, host, &mut |id| learn(ctx, scf, id));
+                    p.scan_url(url, host, &mut |id| learn(ctx, scf, log, id));
                 }
             });
         }
@@ -229,6 +230,7 @@ unsafe fn learn_from_body(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) {
             return;
         };
         let host = bytes(&(*r).headers_in.server);
+        let log = (*(*r).connection).log;
         let scanner = &mut *ctx.scanner;
         let mut cl = chain;
         while !cl.is_null() {
@@ -242,10 +244,10 @@ unsafe fn learn_from_body(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) {
                 let data =
                     core::slice::from_raw_parts((*b).pos, (*b).last.offset_from((*b).pos) as usize);
                 match ctx.inflater.as_mut() {
-                    None => scanner.feed(patterns, host, data, &mut |id| learn(ctx, scf, id)),
+                    None => scanner.feed(patterns, host, data, &mut |id| learn(ctx, scf, log, id)),
                     Some(inflater) => {
                         let inflated = inflater.feed(data, &mut |plain| {
-                            scanner.feed(patterns, host, plain, &mut |id| learn(ctx, scf, id))
+                            scanner.feed(patterns, host, plain, &mut |id| learn(ctx, scf, log, id))
                         });
                         if inflated.is_err() {
                             ngx::ngx_log_debug!(
@@ -260,7 +262,7 @@ unsafe fn learn_from_body(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) {
                 }
             }
             if (*b).last_buf() != 0 {
-                scanner.finish(patterns, host, &mut |id| learn(ctx, scf, id));
+                scanner.finish(patterns, host, &mut |id| learn(ctx, scf, log, id));
                 ctx.scanner = core::ptr::null_mut();
                 return;
             }
@@ -269,7 +271,7 @@ unsafe fn learn_from_body(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) {
 }
 
 /// Records `id` → the server that produced this response.
-fn learn(ctx: &mut RequestCtx, scf: &SrvConf, id: &[u8]) {
+fn learn(ctx: &mut RequestCtx, scf: &SrvConf, log: *mut ngx_log_t, id: &[u8]) {
     let Some(served) = ctx.served else { return };
     let Some(zone) = scf.zone_ctx() else { return };
     let Some(table) = zone.table() else { return };
@@ -283,8 +285,8 @@ fn learn(ctx: &mut RequestCtx, scf: &SrvConf, id: &[u8]) {
     if key == ctx.key && !ctx.known {
         return;
     }
-    let outcome = table.learn(&zone.lock(), key, served, now(), scf.timeout, Bind::Keep);
-    if outcome == Learned::New && !ctx.known {
+    let outcome = zone.learn(log, key, served, scf.expiry, Bind::Keep);
+    if outcome == Some(Learned::New) && !ctx.known {
         ctx.status = Status::New;
     }
 }

@@ -18,11 +18,12 @@ use ngx::ffi::{
 };
 
 use super::balancer::{init_upstream, RequestCtx, Status};
-use super::zone::{init_zone, ZoneCtx};
+use super::zone::{for_each_zone, init_zone, ZoneCtx};
 use super::{bytes, filter, guard};
 use super::request::Source;
 use crate::config::{self, Names, Types, DEFAULT_ZONE_SIZE};
 use crate::scanner::Patterns;
+use crate::store::Expiry;
 
 /// Configuration of one `upstream {}` block.
 pub struct SrvConf {
@@ -34,8 +35,10 @@ pub struct SrvConf {
     pub names: Names,
     /// Longest id accepted.
     pub max_id_len: usize,
-    /// Idle timeout, seconds.
-    pub timeout: u32,
+    /// Idle timeout and absolute lifetime.
+    pub expiry: Expiry,
+    /// `fallback=off`: 502 rather than another server for a known session.
+    pub strict: bool,
     /// The session table's zone.
     pub zone: *mut ngx_shm_zone_t,
     /// Body scanner needles, built once here.
@@ -59,7 +62,8 @@ impl Default for SrvConf {
             initialized: false,
             names: Names::new(),
             max_id_len: 0,
-            timeout: 0,
+            expiry: Expiry::idle(0),
+            strict: false,
             zone: null_mut(),
             patterns: None,
             lookup: Vec::new(),
@@ -114,8 +118,99 @@ pub static mut ngx_http_upstream_sticky_session_module: ngx_module_t = ngx_modul
     // SAFETY: taking the address of a static creates no reference.
     commands: unsafe { &raw mut COMMANDS[0] },
     type_: NGX_HTTP_MODULE as ngx_uint_t,
+    init_process: Some(init_process),
+    exit_master: Some(exit_master),
     ..ngx_module_t::default()
 };
+
+/// Seconds between two periodic writes of the state files.
+const STATE_INTERVAL_MS: ngx::ffi::ngx_msec_t = 30_000;
+
+/// Worker 0's timer that writes the state files.
+static mut SAVE_EVENT: core::mem::MaybeUninit<ngx::ffi::ngx_event_t> =
+    core::mem::MaybeUninit::zeroed();
+
+/// Whether `cycle` has a zone of ours with a state file.
+///
+/// # Safety
+/// `cycle` must be live.
+unsafe fn save_all(cycle: *mut ngx::ffi::ngx_cycle_t) -> bool {
+    let mut any = false;
+    // SAFETY: our zones' data are ZoneCtx set up by the directive handler.
+    unsafe {
+        for_each_zone(cycle, |z| {
+            if (*z).tag == addr_of_mut!(ngx_http_upstream_sticky_session_module) as *mut c_void {
+                if let Some(zctx) = ((*z).data as *const ZoneCtx).as_ref() {
+                    if zctx.state.len > 0 {
+                        zctx.save((*cycle).log);
+                        any = true;
+                    }
+                }
+            }
+        });
+    }
+    any
+}
+
+/// Whether `cycle` has a zone of ours with a state file.
+///
+/// # Safety
+/// `cycle` must be live.
+unsafe fn has_state(cycle: *mut ngx::ffi::ngx_cycle_t) -> bool {
+    let mut any = false;
+    // SAFETY: as in save_all.
+    unsafe {
+        for_each_zone(cycle, |z| {
+            if (*z).tag == addr_of_mut!(ngx_http_upstream_sticky_session_module) as *mut c_void {
+                any |= ((*z).data as *const ZoneCtx).as_ref().is_some_and(|c| c.state.len > 0);
+            }
+        });
+    }
+    any
+}
+
+unsafe extern "C" fn save_timer(ev: *mut ngx::ffi::ngx_event_t) {
+    guard((), || {
+        // SAFETY: ev is SAVE_EVENT, armed by init_process in this worker.
+        unsafe {
+            save_all(ngx::ffi::ngx_cycle);
+            if ngx::ffi::ngx_exiting == 0 && ngx::ffi::ngx_quit == 0 && ngx::ffi::ngx_terminate == 0 {
+                ngx::ffi::ngx_add_timer(ev, STATE_INTERVAL_MS);
+            }
+        }
+    })
+}
+
+/// Worker 0 (or the single process) writes the state files periodically.
+unsafe extern "C" fn init_process(cycle: *mut ngx::ffi::ngx_cycle_t) -> ngx_int_t {
+    guard(NGX_OK as ngx_int_t, || {
+        // SAFETY: called once per process by nginx after the cycle is ready.
+        unsafe {
+            let worker0 = ngx::ffi::ngx_process == ngx::ffi::NGX_PROCESS_WORKER as ngx_uint_t
+                && ngx::ffi::ngx_worker == 0;
+            let single = ngx::ffi::ngx_process == ngx::ffi::NGX_PROCESS_SINGLE as ngx_uint_t;
+            if (worker0 || single) && has_state(cycle) {
+                let ev = (*addr_of_mut!(SAVE_EVENT)).as_mut_ptr();
+                (*ev).handler = Some(save_timer);
+                (*ev).log = (*cycle).log;
+                (*ev).data = cycle as *mut c_void;
+                (*ev).set_cancelable(1);
+                ngx::ffi::ngx_add_timer(ev, STATE_INTERVAL_MS);
+            }
+        }
+        NGX_OK as ngx_int_t
+    })
+}
+
+/// The master writes the state files last, after its workers have exited.
+unsafe extern "C" fn exit_master(cycle: *mut ngx::ffi::ngx_cycle_t) {
+    guard((), || {
+        // SAFETY: the master's cycle; its zones are still mapped.
+        unsafe {
+            save_all(cycle);
+        }
+    })
+}
 
 /// Index of this module's slots in `ctx`/`srv_conf` arrays.
 pub fn ctx_index() -> usize {
@@ -264,13 +359,40 @@ unsafe extern "C" fn sticky_session(
             if zone.is_null() {
                 return ngx::core::NGX_CONF_ERROR as *mut c_char;
             }
+            let mut state = ngx_str_t::empty();
+            if let Some(path) = d.state {
+                let Some(mut p) = ngx_str_t::from_bytes((*cf).pool, path) else {
+                    return ngx::core::NGX_CONF_ERROR as *mut c_char;
+                };
+                if ngx::ffi::ngx_conf_full_name((*cf).cycle, &mut p, 0) != NGX_OK as ngx_int_t {
+                    return ngx::core::NGX_CONF_ERROR as *mut c_char;
+                }
+                state = p;
+            }
             if (*zone).data.is_null() {
                 let zctx = ngx_pcalloc((*cf).pool, size_of::<ZoneCtx>()) as *mut ZoneCtx;
                 if zctx.is_null() {
                     return ngx::core::NGX_CONF_ERROR as *mut c_char;
                 }
+                (*zctx).state = state;
+                (*zctx).shm_zone = zone;
+                (*zctx).keep = Expiry::idle(d.timeout);
                 (*zone).data = zctx as *mut c_void;
                 (*zone).init = Some(init_zone);
+            } else {
+                // A zone shared by several upstreams: one state file, and
+                // the longest timeout decides what carry-overs keep.
+                let zctx = &mut *((*zone).data as *mut ZoneCtx);
+                if bytes(&zctx.state) != bytes(&state) {
+                    return conf_error(
+                        cf,
+                        &format!(
+                            "zone \"{}\" is used with another \"state\" by another upstream",
+                            String::from_utf8_lossy(&zone_name)
+                        ),
+                    );
+                }
+                zctx.keep.idle = zctx.keep.idle.max(d.timeout);
             }
 
             let mut lookup = Vec::with_capacity(d.lookup.len());
@@ -300,7 +422,11 @@ unsafe extern "C" fn sticky_session(
             scf.types = d.types.clone();
             scf.names = d.names;
             scf.max_id_len = d.max_id_len;
-            scf.timeout = d.timeout;
+            scf.expiry = Expiry {
+                idle: d.timeout,
+                max_age: d.max_age,
+            };
+            scf.strict = d.strict;
             scf.zone = zone;
             scf.patterns = Some(Patterns::new(&d.names, d.max_id_len));
             scf.file = (*(*cf).conf_file).file.name;

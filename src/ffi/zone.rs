@@ -1,16 +1,30 @@
 //! The shared memory zone: nginx's slab pool, with the session table as its
-//! one allocation, guarded by the pool's own mutex.
+//! one allocation, guarded by the pool's own mutex. A new zone starts from the
+//! previous configuration's zone of the same name when it was resized, else
+//! from its state file; state files are written by worker 0 periodically and
+//! by the master at exit.
 
 use core::ffi::c_void;
 use core::mem::{align_of, size_of};
 use core::ptr::null_mut;
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
 use ngx::ffi::{
-    ngx_int_t, ngx_log_error_core, ngx_pagesize, ngx_shm_zone_t, ngx_shmtx_lock, ngx_shmtx_t,
-    ngx_shmtx_unlock, ngx_slab_calloc, ngx_slab_pool_t, NGX_ERROR, NGX_LOG_EMERG, NGX_OK,
+    ngx_cycle_t, ngx_int_t, ngx_list_part_t, ngx_log_t, ngx_pagesize, ngx_shm_zone_t,
+    ngx_shmtx_lock, ngx_shmtx_t, ngx_shmtx_unlock, ngx_slab_calloc, ngx_slab_pool_t, ngx_str_t,
+    NGX_ERROR, NGX_LOG_EMERG, NGX_LOG_NOTICE, NGX_LOG_WARN, NGX_OK,
 };
 
-use crate::store::{Header, Slot, Table, WriteLock, HEADER_SIZE, WAYS};
+use super::{bytes, now};
+use crate::state::{self, StateError};
+use crate::store::{Bind, Expiry, Header, Learned, Slot, Table, WriteLock, HEADER_SIZE, WAYS};
+
+/// Seconds between two eviction warnings of one zone.
+const EVICT_LOG_INTERVAL: u64 = 60;
 
 /// Slots start on a cache line so a bucket spans exactly two.
 const SLOTS_OFFSET: usize = HEADER_SIZE.next_multiple_of(64);
@@ -22,6 +36,13 @@ pub struct ZoneCtx {
     header: *const Header,
     slots: *const Slot,
     nslots: usize,
+    /// `state=` file (full path), empty for none.
+    pub state: ngx_str_t,
+    /// Longest lifetime any upstream using the zone gives a session: what a
+    /// carry-over or a state file keeps.
+    pub keep: Expiry,
+    /// The zone, for its name in messages.
+    pub shm_zone: *mut ngx_shm_zone_t,
 }
 
 impl ZoneCtx {
@@ -48,6 +69,75 @@ impl ZoneCtx {
     pub fn lock(&self) -> ShmLock {
         // SAFETY: shpool is the zone's slab pool, valid while the zone is mapped.
         ShmLock(unsafe { &raw mut (*self.shpool).mutex })
+    }
+
+    fn name(&self) -> String {
+        if self.shm_zone.is_null() {
+            return String::new();
+        }
+        // SAFETY: shm_zone is the zone this context belongs to.
+        String::from_utf8_lossy(unsafe { bytes(&(*self.shm_zone).shm.name) }).into_owned()
+    }
+
+    fn state_path(&self) -> Option<&Path> {
+        // SAFETY: state was allocated in the cycle pool by the directive handler.
+        let p = unsafe { bytes(&self.state) };
+        (!p.is_empty()).then(|| Path::new(OsStr::from_bytes(p)))
+    }
+
+    /// Records `key` → `server`, warning (at most once a minute per zone)
+    /// when the zone is full and a live session had to be evicted.
+    pub fn learn(&self, log: *mut ngx_log_t, key: u64, server: u32, exp: Expiry, bind: Bind) -> Option<Learned> {
+        let table = self.table()?;
+        let stats = table.stats();
+        let evicted = stats.evicted.load(Ordering::Relaxed);
+        let now = now();
+        let outcome = table.learn(&self.lock(), key, server, now, exp, bind);
+        let after = stats.evicted.load(Ordering::Relaxed);
+        if after != evicted {
+            let last = stats.evict_logged_at.load(Ordering::Relaxed);
+            let due = u64::from(now).saturating_sub(last) >= EVICT_LOG_INTERVAL;
+            if due
+                && stats
+                    .evict_logged_at
+                    .compare_exchange(last, u64::from(now), Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+                && !log.is_null()
+            {
+                ngx::ngx_log_error!(
+                    NGX_LOG_WARN,
+                    log,
+                    "sticky_session: zone \"{}\" is full: the least recently used sessions are \
+                     evicted ({} so far, capacity {}); consider a larger zone",
+                    self.name(),
+                    after,
+                    table.capacity()
+                );
+            }
+        }
+        Some(outcome)
+    }
+
+    /// Writes the state file, if the zone has one.
+    pub fn save(&self, log: *mut ngx_log_t) {
+        let (Some(path), Some(table)) = (self.state_path(), self.table()) else {
+            return;
+        };
+        let bytes = state::encode(&table, now(), self.keep);
+        match state::write_atomic(path, &bytes, std::process::id()) {
+            Ok(()) => {
+                ngx::ngx_log_debug!(log, "sticky_session: saved \"{}\"", path.display());
+            }
+            Err(e) => {
+                ngx::ngx_log_error!(
+                    NGX_LOG_WARN,
+                    log,
+                    "sticky_session: cannot write state file \"{}\": {}",
+                    path.display(),
+                    e
+                );
+            }
+        }
     }
 }
 
@@ -99,12 +189,11 @@ pub unsafe extern "C" fn init_zone(shm_zone: *mut ngx_shm_zone_t, data: *mut c_v
                 size -= ngx_pagesize;
             }
             if mem.is_null() {
-                ngx_log_error_core(
-                    NGX_LOG_EMERG as _,
+                ngx::ngx_log_error!(
+                    NGX_LOG_EMERG,
                     (*shm_zone).shm.log,
-                    0,
-                    c"sticky_session: zone \"%V\" is too small".as_ptr(),
-                    &raw const (*shm_zone).shm.name,
+                    "sticky_session: zone \"{}\" is too small",
+                    String::from_utf8_lossy(bytes(&(*shm_zone).shm.name))
                 );
                 return NGX_ERROR as ngx_int_t;
             }
@@ -112,19 +201,144 @@ pub unsafe extern "C" fn init_zone(shm_zone: *mut ngx_shm_zone_t, data: *mut c_v
             let header = mem as *const Header;
             let slots = (mem as *mut u8).add(SLOTS_OFFSET) as *const Slot;
             let nslots = (size - SLOTS_OFFSET) / size_of::<Slot>() / WAYS * WAYS;
-            let table = Table::format(
-                &*header,
-                core::slice::from_raw_parts(slots, nslots),
-                random_secret(),
-            );
-            if table.is_none() {
+            let log = (*shm_zone).shm.log;
+            let slots = core::slice::from_raw_parts(slots, nslots);
+            let previous = previous_zone(shm_zone);
+            let file = match (previous, (*ctx).state_path()) {
+                (None, Some(path)) => Some((path, state::read(path))),
+                _ => None,
+            };
+            let decoded = match &file {
+                Some((path, Ok(b))) => match state::decode(b) {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        state_ignored(log, path, &e);
+                        None
+                    }
+                },
+                Some((path, Err(e))) => {
+                    state_ignored(log, path, e);
+                    None
+                }
+                None => None,
+            };
+            let secret = match (previous.and_then(|p| p.table()), &decoded) {
+                (Some(old), _) => old.secret(),
+                (None, Some(d)) => d.secret,
+                (None, None) => random_secret(),
+            };
+            let Some(table) = Table::format(&*header, slots, secret) else {
                 return NGX_ERROR as ngx_int_t;
-            }
+            };
             (*shpool).data = mem;
             adopt(ctx, header);
+            let lock = (*ctx).lock();
+            let now = now();
+            let keep = (*ctx).keep;
+            if let Some(old) = previous.and_then(|p| p.table()) {
+                let (mut seen, mut kept) = (0usize, 0usize);
+                old.for_each_entry(now, keep, |w, v| {
+                    seen += 1;
+                    kept += usize::from(table.restore(&lock, w, v, now, keep));
+                });
+                let mut live = 0usize;
+                table.for_each_live(now, keep, |_| live += 1);
+                ngx::ngx_log_error!(
+                    NGX_LOG_NOTICE,
+                    log,
+                    "sticky_session: zone \"{}\" resized to {} sessions, kept {} of {}",
+                    (*ctx).name(),
+                    table.capacity(),
+                    live,
+                    seen
+                );
+            } else if let (Some(d), Some((path, _))) = (&decoded, &file) {
+                d.restore_into(&table, &lock, now, keep);
+                let mut live = 0usize;
+                table.for_each_live(now, keep, |_| live += 1);
+                ngx::ngx_log_error!(
+                    NGX_LOG_NOTICE,
+                    log,
+                    "sticky_session: restored {} of {} sessions from \"{}\"",
+                    live,
+                    d.len(),
+                    path.display()
+                );
+            }
             NGX_OK as ngx_int_t
         }
     })
+}
+
+fn state_ignored(log: *mut ngx_log_t, path: &Path, e: &StateError) {
+    match e {
+        StateError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+            ngx::ngx_log_error!(
+                NGX_LOG_NOTICE,
+                log,
+                "sticky_session: no state file \"{}\" yet, starting empty",
+                path.display()
+            );
+        }
+        _ => {
+            ngx::ngx_log_error!(
+                NGX_LOG_WARN,
+                log,
+                "sticky_session: state file \"{}\" ignored, starting empty: {}",
+                path.display(),
+                e
+            );
+        }
+    }
+}
+
+/// The zone of the same name in the running configuration, when this one
+/// replaces it with another size (nginx unmaps the old one only after every
+/// new zone is initialised).
+///
+/// # Safety
+/// `shm_zone` must be the zone being initialised, during configuration.
+unsafe fn previous_zone<'a>(shm_zone: *mut ngx_shm_zone_t) -> Option<&'a ZoneCtx> {
+    // SAFETY: ngx_cycle is the running (old) cycle while a new one is built;
+    // its shared memory list holds zones that are still mapped.
+    unsafe {
+        let cycle = ngx::ffi::ngx_cycle;
+        if cycle.is_null() {
+            return None;
+        }
+        let name = bytes(&(*shm_zone).shm.name);
+        let mut found = None;
+        for_each_zone(cycle, |z| {
+            if (*z).tag == (*shm_zone).tag
+                && (*z).shm.addr != (*shm_zone).shm.addr
+                && bytes(&(*z).shm.name) == name
+            {
+                found = ((*z).data as *const ZoneCtx).as_ref().filter(|c| !c.header.is_null());
+            }
+        });
+        found
+    }
+}
+
+/// Calls `f` for each shared memory zone of `cycle`.
+///
+/// # Safety
+/// `cycle` must be a live cycle (or nginx's zeroed initial one).
+pub unsafe fn for_each_zone(cycle: *const ngx_cycle_t, mut f: impl FnMut(*mut ngx_shm_zone_t)) {
+    // SAFETY: shared_memory is an ngx_list_t of ngx_shm_zone_t, possibly never initialised.
+    unsafe {
+        let mut part: *const ngx_list_part_t = &(*cycle).shared_memory.part;
+        while !part.is_null() {
+            let elts = (*part).elts as *mut ngx_shm_zone_t;
+            if elts.is_null() {
+                break;
+            }
+            for i in 0..(*part).nelts {
+                f(elts.add(i));
+            }
+            part = (*part).next;
+        }
+    }
 }
 
 /// Points `ctx` at the formatted table starting at `header`.

@@ -138,6 +138,19 @@ sub reload {
     die "reload did not replace workers";
 }
 
+# Stops nginx only (graceful QUIT, or $signal), leaving backends running.
+sub stop_nginx {
+    my ($self, $signal) = @_;
+    if (my $pid = delete $self->{pid}) {
+        kill $signal // 'QUIT', $pid;
+        my $deadline = time + 10;
+        while (kill(0, $pid) && time < $deadline) { sleep 0.05 }
+        kill 'KILL', $pid if kill 0, $pid;
+    }
+    unlink "$self->{dir}/logs/nginx.pid";
+    return $self;
+}
+
 sub stop {
     my ($self) = @_;
     $_->() for @{ $self->{stop_hooks} || [] };
@@ -146,12 +159,7 @@ sub stop {
         waitpid $b, 0;
     }
     $self->{backends} = [];
-    if (my $pid = delete $self->{pid}) {
-        kill 'QUIT', $pid;
-        my $deadline = time + 10;
-        while (kill(0, $pid) && time < $deadline) { sleep 0.05 }
-        kill 'KILL', $pid if kill 0, $pid;
-    }
+    $self->stop_nginx;
     my @bad = grep { /\[(alert|crit|emerg)\]/ } split /\n/, $self->error_log;
     @bad = grep { !/$self->{allow_alerts}/ } @bad if $self->{allow_alerts};
     ok(!@bad, 'no alerts in error.log') or diag join "\n", @bad;

@@ -1,0 +1,134 @@
+#!/usr/bin/perl
+# Sessions survive what operators do: reordering servers, resizing the zone,
+# removing a server (only its sessions move), a full stop and start with
+# state= (written atomically, 0600, no raw ids), and a damaged state file
+# (logged and ignored, never a refused start).
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use StickyTest;
+
+my $t = StickyTest->new;
+my %servers = map { ($_ => "server 127.0.0.1:%%PORT_B$_%%;") } 1 .. 3;
+
+sub config {
+    my (%o) = @_;
+    my $order = $o{order} // [1, 2, 3];
+    my $zone = $o{zone} // '1m';
+    my $servers = join "\n        ", map { $servers{$_} } @$order;
+    $t->write_config(<<"CONF");
+http {
+    access_log off;
+    upstream app {
+        sticky_session name=sid zone=dur:$zone state=%%TESTDIR%%/sessions.state;
+        $servers
+    }
+    map \$arg_sid \$sid { "" \$request_id; default \$arg_sid; }
+    server {
+        listen 127.0.0.1:%%PORT_FRONT%%;
+        location / {
+            proxy_pass http://app;
+            proxy_next_upstream error timeout;
+            add_header X-Sticky \$sticky_session_status always;
+        }
+    }
+    server { listen 127.0.0.1:%%PORT_B1%%; default_type text/html;
+             location / { return 200 "backend=b1 <a href=\\"/n?sid=\$sid\\">n</a>"; } }
+    server { listen 127.0.0.1:%%PORT_B2%%; default_type text/html;
+             location / { return 200 "backend=b2 <a href=\\"/n?sid=\$sid\\">n</a>"; } }
+    server { listen 127.0.0.1:%%PORT_B3%%; default_type text/html;
+             location / { return 200 "backend=b3 <a href=\\"/n?sid=\$sid\\">n</a>"; } }
+}
+CONF
+}
+
+sub who { StickyTest::body($_[0]) =~ /backend=(b\d)/ ? $1 : 'none' }
+
+# Every session still on its server: returns the ids that are not.
+sub moved {
+    my ($sessions, %except) = @_;
+    my @bad;
+    for my $id (sort keys %$sessions) {
+        next if $except{ $sessions->{$id} };
+        my $r = $t->get("/n?sid=$id");
+        push @bad, "$id: $sessions->{$id} -> " . who($r) . ' ' . (StickyTest::header($r, 'X-Sticky') // '')
+            unless who($r) eq $sessions->{$id} && StickyTest::header($r, 'X-Sticky') eq 'HIT';
+    }
+    return \@bad;
+}
+
+config();
+$t->run;
+my %sessions;
+for (1 .. 30) {
+    my $r = $t->get('/');
+    my ($id) = StickyTest::body($r) =~ /sid=(\w+)/;
+    $sessions{$id} = who($r);
+}
+is(scalar(keys %sessions), 30, '30 sessions created');
+is_deeply(moved(\%sessions), [], 'all sessions hit their servers');
+
+config(order => [3, 1, 2]);
+$t->reload;
+is_deeply(moved(\%sessions), [], 'reordering servers and reloading moves no session');
+
+config(order => [3, 1, 2], zone => '2m');
+$t->reload;
+is_deeply(moved(\%sessions), [], 'a resized zone keeps every session');
+like($t->error_log, qr/zone "dur" resized to \d+ sessions, kept 30 of 30/, 'the carry-over is logged');
+
+# Remove b3: only its sessions move (rebound), the others stay.
+config(order => [1, 2], zone => '2m');
+$t->reload;
+is_deeply(moved(\%sessions, b3 => 1), [], 'removing a server keeps the other servers\' sessions');
+my @b3 = grep { $sessions{$_} eq 'b3' } keys %sessions;
+my %after;
+for my $id (@b3) {
+    my $r = $t->get("/n?sid=$id");
+    $after{ StickyTest::status($r) . ' ' . (StickyTest::header($r, 'X-Sticky') // '') }++;
+    $sessions{$id} = who($r);
+}
+is_deeply(\%after, { '200 REBOUND' => scalar @b3 }, 'the removed server\'s sessions fall back and rebind');
+is_deeply(moved(\%sessions), [], 'and then stay on their new servers');
+
+# Full stop and start: the master writes the state file at exit.
+$t->stop_nginx;
+my $file = $t->dir . '/sessions.state';
+ok(-s $file, 'state file written at shutdown');
+is((stat $file)[2] & 07777, 0600, 'state file is private (0600)');
+my $raw = do { local $/; open my $fh, '<', $file or die; <$fh> };
+ok(!(grep { index($raw, $_) >= 0 } keys %sessions), 'state file holds no raw id');
+ok(!glob($t->dir . '/sessions.state.tmp*'), 'no temporary file left behind');
+$t->run;
+is_deeply(moved(\%sessions), [], 'every session survives a stop and start');
+like($t->error_log, qr/restored 30 of 30 sessions from ".*sessions\.state"/, 'the restore is logged');
+
+# Damaged files: logged, ignored, nginx starts empty and works.
+for my $damage (['truncated', sub { substr($_[0], 0, length($_[0]) - 9) }],
+                ['corrupt', sub { my $s = $_[0]; substr($s, 60, 8) = 'XXXXXXXX'; $s }],
+                ['foreign', sub { "not a state file at all\n" x 10 }]) {
+    my ($what, $mangle) = @$damage;
+    $t->stop_nginx;
+    my $good = do { local $/; open my $fh, '<', $file or die; <$fh> };
+    open my $fh, '>', $file or die;
+    print $fh $mangle->($good);
+    close $fh;
+    $t->run;
+    like($t->error_log, qr/state file ".*sessions\.state" ignored, starting empty/, "$what state file: logged and ignored");
+    my ($id) = sort keys %sessions;
+    is(StickyTest::header($t->get("/n?sid=$id"), 'X-Sticky'), 'MISS', "$what state file: nginx serves, table empty");
+    # Rebuild the sessions for the next round.
+    %sessions = ();
+    for (1 .. 5) {
+        my $r = $t->get('/');
+        my ($nid) = StickyTest::body($r) =~ /sid=(\w+)/;
+        $sessions{$nid} = who($r);
+    }
+    open my $log, '>', $t->dir . '/logs/error.log';
+    close $log;
+}
+
+$t->stop;
+done_testing;
