@@ -323,6 +323,9 @@ enum Pick {
 
 /// Picks the peer whose identity is `target` if round robin would consider it
 /// usable now, doing round robin's bookkeeping so its `free` stays balanced.
+/// A session on a backup server keeps it only while every primary server is
+/// unusable, as round robin itself would use backups; then it returns to the
+/// primaries (and is rebound to the one that answers).
 ///
 /// # Safety
 /// `rrp` must be round robin's data of the current request and `pc` its peer connection.
@@ -331,48 +334,114 @@ unsafe fn select(
     pc: *mut ngx_peer_connection_t,
     target: u32,
 ) -> Pick {
-    // rrp->peers and its peer list are valid for this request; with a zone
-    // they live in shared memory, guarded by peers->rwlock.
-    // SAFETY: as above; we hold the rwlock while touching peers, as round robin does.
+    // rrp->peers and its peer lists are valid for this request; with a zone
+    // they live in shared memory, guarded by each list's rwlock.
+    // SAFETY: as above; we hold a list's rwlock while touching its peers, as round robin does.
     unsafe {
         let peers = rrp.peers;
         if (*peers).single() != 0 {
             // One server: round robin's own choice is the only one.
             return Pick::Absent;
         }
-        let locked = PeersLock::write(peers);
-        #[cfg(ngx_peer_refs)]
-        if !(*peers).config.is_null() && rrp.config != *(*peers).config {
+        {
+            let _locked = PeersLock::write(peers);
+            #[cfg(ngx_peer_refs)]
+            if !(*peers).config.is_null() && rrp.config != *(*peers).config {
+                return Pick::Absent;
+            }
+            if let Some((peer, i)) = find(peers, target) {
+                return take(rrp, pc, peer, i);
+            }
+        }
+        let backup = (*peers).next;
+        if backup.is_null() {
             return Pick::Absent;
         }
+        {
+            let _locked = PeersLock::write(peers);
+            let mut peer = (*peers).peer;
+            let mut i = 0;
+            while !peer.is_null() {
+                if usable(rrp, &*peer, i) {
+                    return Pick::Absent;
+                }
+                peer = (*peer).next;
+                i += 1;
+            }
+        }
+        let _locked = PeersLock::write(backup);
+        let Some((peer, i)) = find(backup, target) else {
+            return Pick::Absent;
+        };
+        // Every primary is unusable: move to the backups as round robin does.
+        rrp.peers = backup;
+        let words = ((*backup).number as usize).div_ceil(BITS);
+        core::ptr::write_bytes(rrp.tried, 0, words);
+        take(rrp, pc, peer, i)
+    }
+}
 
-        let mut peer: *mut ngx_http_upstream_rr_peer_t = (*peers).peer;
+/// The peer of `list` whose identity is `target`, and its index.
+///
+/// # Safety
+/// `list` must be a live peer list, locked by the caller.
+unsafe fn find(
+    list: *mut ngx_http_upstream_rr_peers_t,
+    target: u32,
+) -> Option<(*mut ngx_http_upstream_rr_peer_t, usize)> {
+    // SAFETY: the list's peers are linked through `next` and NULL-terminated.
+    unsafe {
+        let mut peer = (*list).peer;
         let mut i = 0;
-        while !peer.is_null() && server_id(bytes(&(*peer).name)) != target {
+        while !peer.is_null() {
+            if server_id(bytes(&(*peer).name)) == target {
+                return Some((peer, i));
+            }
             peer = (*peer).next;
             i += 1;
         }
-        if peer.is_null() {
-            return Pick::Absent;
-        }
+    }
+    None
+}
+
+/// Whether round robin would use peer `i` of the current list now.
+///
+/// # Safety
+/// `rrp.tried` must cover index `i`; the peer's list must be locked.
+unsafe fn usable(rrp: &ngx_http_upstream_rr_peer_data_t, p: &ngx_http_upstream_rr_peer_t, i: usize) -> bool {
+    // SAFETY: tried has one bit per peer of the larger list.
+    let tried = unsafe { *rrp.tried.add(i / BITS) } & (1usize << (i % BITS)) != 0;
+    let now = ngx::ffi::ngx_time();
+    !(tried
+        || p.down != 0
+        || (p.max_fails != 0 && p.fails >= p.max_fails && now - p.checked <= p.fail_timeout)
+        || (p.max_conns != 0 && p.conns >= p.max_conns))
+}
+
+/// Makes peer `i` of the current list the request's peer if it is usable,
+/// with round robin's bookkeeping.
+///
+/// # Safety
+/// As for [`usable`]; `peer` must be peer `i` of `rrp.peers`, locked by the caller.
+unsafe fn take(
+    rrp: &mut ngx_http_upstream_rr_peer_data_t,
+    pc: *mut ngx_peer_connection_t,
+    peer: *mut ngx_http_upstream_rr_peer_t,
+    i: usize,
+) -> Pick {
+    // SAFETY: per the contract.
+    unsafe {
         let p = &mut *peer;
-        let bit = 1usize << (i % BITS);
-        let tried = rrp.tried.add(i / BITS);
-        let now = ngx::ffi::ngx_time();
-        if *tried & bit != 0
-            || p.down != 0
-            || (p.max_fails != 0 && p.fails >= p.max_fails && now - p.checked <= p.fail_timeout)
-            || (p.max_conns != 0 && p.conns >= p.max_conns)
-        {
+        if !usable(rrp, p, i) {
             return Pick::Unusable;
         }
-
         rrp.current = peer;
         #[cfg(ngx_peer_refs)]
         {
             p.refs += 1;
         }
-        *tried |= bit;
+        *rrp.tried.add(i / BITS) |= 1usize << (i % BITS);
+        let now = ngx::ffi::ngx_time();
         if now - p.checked > p.fail_timeout {
             p.checked = now;
         }
@@ -382,7 +451,6 @@ unsafe fn select(
         (*pc).socklen = p.socklen;
         (*pc).name = &mut p.name;
         p.conns += 1;
-        drop(locked);
         Pick::Chosen
     }
 }
