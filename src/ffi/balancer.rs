@@ -375,7 +375,7 @@ unsafe fn select(
         };
         // Every primary is unusable: move to the backups as round robin does.
         rrp.peers = backup;
-        let words = ((*backup).number as usize).div_ceil(BITS);
+        let words = (*backup).number.div_ceil(BITS);
         core::ptr::write_bytes(rrp.tried, 0, words);
         take(rrp, pc, peer, i)
     }
