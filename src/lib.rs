@@ -8,7 +8,8 @@
 //! - [`scanner`] and [`url`]: ids handed out in response bodies and headers;
 //! - [`inflate`]: gzip/deflate bodies inflated for scanning only;
 //! - [`store`]: the shared id → server table with expiry;
-//! - [`state`]: the table's state file, for restarts.
+//! - [`state`]: the table's state file, for restarts;
+//! - [`status`]: the status report, as JSON or Prometheus text.
 //!
 //! and `ffi`, built with the `nginx` feature, which adapts nginx to the core:
 //! the directive, the balancer callbacks, the response filter, the shared zone.
@@ -26,6 +27,7 @@ pub mod extract;
 pub mod inflate;
 pub mod scanner;
 pub mod state;
+pub mod status;
 pub mod store;
 pub mod url;
 

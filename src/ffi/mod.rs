@@ -4,6 +4,7 @@
 //! - `balancer`: upstream init, per-request init and peer selection;
 //! - `filter`: the response header and body filters that learn ids;
 //! - `request`: the candidate ids a request carries, per `lookup=` source;
+//! - `status`: the `sticky_session_status` location handler;
 //! - `zone`: the shared memory zone holding the session table.
 
 #![allow(unsafe_code)]
@@ -12,6 +13,7 @@ mod balancer;
 mod filter;
 mod module;
 mod request;
+mod status;
 mod zone;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

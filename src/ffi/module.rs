@@ -87,12 +87,20 @@ impl SrvConf {
     }
 }
 
-static mut COMMANDS: [ngx_command_t; 2] = [
+static mut COMMANDS: [ngx_command_t; 3] = [
     ngx_command_t {
         name: ngx::ngx_string!("sticky_session"),
         type_: (NGX_HTTP_UPS_CONF | NGX_CONF_ANY) as ngx_uint_t,
         set: Some(sticky_session),
         conf: NGX_HTTP_SRV_CONF_OFFSET as ngx_uint_t,
+        offset: 0,
+        post: null_mut(),
+    },
+    ngx_command_t {
+        name: ngx::ngx_string!("sticky_session_status"),
+        type_: (ngx::ffi::NGX_HTTP_LOC_CONF | ngx::ffi::NGX_CONF_NOARGS) as ngx_uint_t,
+        set: Some(super::status::directive),
+        conf: ngx::ffi::NGX_HTTP_LOC_CONF_OFFSET as ngx_uint_t,
         offset: 0,
         post: null_mut(),
     },

@@ -71,7 +71,8 @@ impl ZoneCtx {
         ShmLock(unsafe { &raw mut (*self.shpool).mutex })
     }
 
-    fn name(&self) -> String {
+    /// The zone's name.
+    pub fn name(&self) -> String {
         if self.shm_zone.is_null() {
             return String::new();
         }
