@@ -2,7 +2,7 @@
 
 DEBIAN_PACKAGES := libclang-dev libpcre2-dev libssl-dev zlib1g-dev gcc make perl pkg-config curl
 
-.PHONY: all build deps run test unit prove dynamic static bench-core clean
+.PHONY: all build deps run test unit prove dynamic static capi header header-check bench-core clean
 
 all: build
 
@@ -19,7 +19,7 @@ run: build
 
 # Everything CI runs: unit tests, the .t suites, and the module built by
 # nginx's own build system as a dynamic module.
-test: build unit prove dynamic
+test: build unit prove dynamic capi header-check
 
 unit:
 	cargo test --no-default-features
@@ -32,6 +32,31 @@ dynamic: build
 
 static: build
 	ci/nginx-build.sh static
+
+# The C API: the core built without nginx as a static library, and a C
+# program compiled against include/sticky_session.h that checks real results.
+capi: deps
+	cargo build --release --no-default-features --lib --target-dir target/capi
+	mkdir -p build
+	cc -std=c99 -Wall -Wextra -Werror -Iinclude ci/capi_example.c \
+		target/capi/release/libsticky_session.a -lpthread -ldl -lm -o build/capi_example
+	build/capi_example
+
+HEADER_GEN := ci/header/target/release/sticky_session_header
+
+$(HEADER_GEN): ci/header/src/main.rs ci/header/Cargo.toml
+	cargo build --release --manifest-path ci/header/Cargo.toml
+
+# Regenerates include/sticky_session.h from src/capi.rs (cbindgen).
+header: $(HEADER_GEN)
+	$(HEADER_GEN) . include/sticky_session.h
+
+# Fails when include/sticky_session.h is not what src/capi.rs generates.
+header-check: $(HEADER_GEN)
+	mkdir -p build
+	$(HEADER_GEN) . build/sticky_session.h
+	@diff -u include/sticky_session.h build/sticky_session.h \
+		|| { echo "include/sticky_session.h is stale: run make header" >&2; exit 1; }
 
 # Micro-benchmarks of the pure core (scanner GB/s, table ns/op, extraction ns).
 bench-core:

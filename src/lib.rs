@@ -11,8 +11,9 @@
 //! - [`state`]: the table's state file, for restarts;
 //! - [`status`]: the status report, as JSON or Prometheus text.
 //!
-//! and `ffi`, built with the `nginx` feature, which adapts nginx to the core:
-//! the directive, the balancer callbacks, the response filter, the shared zone.
+//! [`capi`] exposes the core to C (`include/sticky_session.h`); `ffi`, built
+//! with the `nginx` feature, adapts nginx to the core: the directives, the
+//! balancer callbacks, the response filters, the shared zone, the status page.
 //!
 //! Building against your own nginx: point `NGINX_SOURCE_DIR` and
 //! `NGINX_BUILD_DIR` at a configured nginx tree and build with
@@ -22,6 +23,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod capi;
 pub mod config;
 pub mod extract;
 pub mod inflate;

@@ -479,6 +479,20 @@ impl<'a> Table<'a> {
         }
     }
 
+    /// Clears every expired slot; returns how many. Walks the whole table.
+    pub fn purge(&self, lock: &(impl WriteLock + ?Sized), now: u32, exp: Expiry) -> usize {
+        let _held = Held::new(lock);
+        let mut n = 0;
+        for slot in self.slots {
+            let word = slot.key.load(Ordering::Acquire);
+            if word != 0 && exp.expired(word, slot.val.load(Ordering::Acquire), now) {
+                slot.key.store(0, Ordering::Release);
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Live sessions and their servers, for status output. Walks the whole table.
     pub fn for_each_live(&self, now: u32, exp: Expiry, mut f: impl FnMut(u32)) {
         self.for_each_entry(now, exp, |_, val| f(server_of(val)));
