@@ -2,7 +2,7 @@
 
 DEBIAN_PACKAGES := libclang-dev libpcre2-dev libssl-dev zlib1g-dev gcc make perl pkg-config curl
 
-.PHONY: all build deps run test unit prove dynamic static capi header header-check bench-core clean
+.PHONY: all build deps run test unit prove dynamic static capi header header-check debian bench-core clean
 
 all: build
 
@@ -17,9 +17,10 @@ build: deps
 run: build
 	ci/demo.sh
 
-# Everything CI runs: unit tests, the .t suites, and the module built by
-# nginx's own build system as a dynamic module.
-test: build unit prove dynamic capi header-check
+# Everything CI runs: unit tests, the .t suites on the vendored nginx, the
+# module built by nginx's own build system (dynamic), against Debian's nginx,
+# the C API example and the header freshness check.
+test: build unit prove dynamic static debian capi header-check
 
 unit:
 	cargo test --no-default-features
@@ -32,6 +33,11 @@ dynamic: build
 
 static: build
 	ci/nginx-build.sh static
+
+# Debian's own nginx 1.22 (apt-get install nginx nginx-dev): the module built
+# against /usr/share/nginx/src with Debian's flags, the .t suites run on /usr/sbin/nginx.
+debian: deps
+	ci/debian.sh
 
 # The C API: the core built without nginx as a static library, and a C
 # program compiled against include/sticky_session.h that checks real results.

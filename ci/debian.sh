@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Debian's own nginx (1.22 on Debian 12): installs nginx and nginx-dev if
+# missing (without starting a service), builds the module with
+# ./configure --add-dynamic-module on a copy of /usr/share/nginx/src using
+# Debian's own configure flags, loads it into /usr/sbin/nginx and runs the
+# .t suites there.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+if ! dpkg-query -W -f='${Status}' nginx nginx-dev 2>/dev/null | grep -qv 'install ok installed' \
+    && [ -x /usr/sbin/nginx ] && [ -f /usr/share/nginx/src/conf_flags ]; then
+    :
+else
+    # Keep the package from starting a system nginx; respect an existing policy.
+    created_policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        created_policy=1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx nginx-dev >/dev/null
+    [ -n "$created_policy" ] && rm -f /usr/sbin/policy-rc.d
+fi
+
+work=$root/build/debian
+rm -rf "$work"
+mkdir -p "$work"
+cp -a /usr/share/nginx/src/. "$work/"
+# shellcheck disable=SC1091
+. "$work/conf_flags"
+cd "$work"
+./configure "${NGX_CONF_FLAGS[@]}" --add-dynamic-module="$root" >configure.log 2>&1 \
+    || { tail -30 configure.log; exit 1; }
+make -j2 -f objs/Makefile modules >make.log 2>&1 || { tail -40 make.log; exit 1; }
+cd "$root"
+
+version=$(/usr/sbin/nginx -v 2>&1 | sed 's/.*nginx\///')
+echo "debian: module built against Debian's nginx $version; running t/ with /usr/sbin/nginx"
+STICKY_NGINX=/usr/sbin/nginx STICKY_MODULE=$work/objs/ngx_http_upstream_sticky_session_module.so \
+    prove ${DEBIAN_TESTS:-t/}
