@@ -2,7 +2,7 @@
 
 DEBIAN_PACKAGES := libclang-dev libpcre2-dev libssl-dev zlib1g-dev gcc make perl pkg-config curl
 
-.PHONY: all build deps run test unit prove dynamic static capi header header-check debian bench-core clean
+.PHONY: all build deps run test unit prove dynamic static capi header header-check debian bench bench-core clean
 
 all: build
 
@@ -63,6 +63,12 @@ header-check: $(HEADER_GEN)
 	$(HEADER_GEN) . build/sticky_session.h
 	@diff -u include/sticky_session.h build/sticky_session.h \
 		|| { echo "include/sticky_session.h is stale: run make header" >&2; exit 1; }
+
+# Instructions per proxied request (callgrind) and req/s, p99 (wrk) against
+# round robin, hash and sub_filter; prints a table and RATIO lines.
+bench: build
+	@ci/deps.sh wrk valgrind
+	perl ci/bench.pl
 
 # Micro-benchmarks of the pure core (scanner GB/s, table ns/op, extraction ns).
 bench-core:

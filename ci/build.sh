@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# nginx-sys's vendored configure, plus sub_filter (make bench compares the
+# learner with it, a native C body filter) and stub_status.
+export NGX_CONFIGURE_ARGS="${NGX_CONFIGURE_ARGS:---with-http_sub_module --with-http_stub_status_module}"
 msgs=$(cargo build --release --lib --message-format=json-render-diagnostics "$@")
 
 # The vendored nginx is built by nginx-sys's build script, in its OUT_DIR.

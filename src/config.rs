@@ -144,23 +144,18 @@ impl Types {
     /// How a body of `content_type` (a `Content-Type` value, parameters
     /// allowed) is scanned, or `None` if it is not.
     pub fn mode(&self, content_type: &[u8]) -> Option<crate::scanner::Mode> {
-        let mime = content_type
-            .split(|&c| c == b';')
-            .next()
-            .unwrap_or_default()
-            .trim_ascii();
+        let end = memchr::memchr(b';', content_type).unwrap_or(content_type.len());
+        let mime = content_type[..end].trim_ascii();
         if mime.is_empty() {
             return None;
         }
-        let listed = self
-            .list
-            .iter()
-            .any(|t| t.as_slice() == b"*" || t.eq_ignore_ascii_case(mime));
+        // Exact bytes first: servers almost always send lowercase types.
+        let same = |t: &[u8]| t == mime || t.eq_ignore_ascii_case(mime);
+        let listed = self.list.iter().any(|t| t.as_slice() == b"*" || same(t));
         if !listed {
             return None;
         }
-        let html = mime.eq_ignore_ascii_case(b"text/html")
-            || mime.eq_ignore_ascii_case(b"application/xhtml+xml");
+        let html = same(b"text/html") || same(b"application/xhtml+xml");
         Some(if html {
             crate::scanner::Mode::Html
         } else {

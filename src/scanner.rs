@@ -26,9 +26,71 @@ use crate::url::{attribute_url, same_site, text_url};
 /// Longest token (attribute, quotes and URL) or tag the scanner considers.
 pub const MAX_TOKEN: usize = 2048;
 
+const fn delim_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let delims = *b" \t\n\r\x0c<>";
+    let mut i = 0;
+    while i < delims.len() {
+        t[delims[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+static DELIM: [bool; 256] = delim_table();
+
 #[inline]
 fn is_delim(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'<' | b'>')
+    DELIM[b as usize]
+}
+
+/// Longest id remembered by [`Recent`].
+const RECENT_MAX: usize = 64;
+
+/// The id reported last. A page repeats its session id in every link; a
+/// repeat is skipped before any validation or hashing, since reporting it
+/// again would change nothing.
+#[derive(Clone, Copy)]
+pub struct Recent {
+    len: u8,
+    bytes: [u8; RECENT_MAX],
+}
+
+impl Recent {
+    /// Nothing reported yet.
+    pub const fn new() -> Self {
+        Recent {
+            len: 0,
+            bytes: [0; RECENT_MAX],
+        }
+    }
+
+    /// Whether `rest` starts with the last reported id, followed by a byte
+    /// that ends an id (so `abc` does not match `abcd`).
+    #[inline]
+    fn repeats(&self, rest: &[u8]) -> bool {
+        let n = self.len as usize;
+        n > 0
+            && rest.len() > n
+            && rest[..n] == self.bytes[..n]
+            && !crate::extract::is_id_byte(rest[n])
+    }
+
+    #[inline]
+    fn remember(&mut self, id: &[u8]) {
+        if id.len() <= RECENT_MAX {
+            self.bytes[..id.len()].copy_from_slice(id);
+            self.len = id.len() as u8;
+        } else {
+            self.len = 0;
+        }
+    }
+}
+
+impl Default for Recent {
+    fn default() -> Self {
+        Recent::new()
+    }
 }
 
 /// How a body is read.
@@ -92,18 +154,46 @@ impl Patterns {
         (n > 0 && n <= self.max_id_len).then(|| &v[..n])
     }
 
+    /// Reports the ids in a whole body held in one buffer: the one-shot
+    /// scan, needing no [`Scanner`] and no carry.
+    pub fn scan_whole(
+        &self,
+        mode: Mode,
+        body: &[u8],
+        host: &[u8],
+        recent: &mut Recent,
+        found: &mut impl FnMut(&[u8]),
+    ) {
+        self.scan_region(mode, body, host, recent, found);
+    }
+
     /// Reports the ids in `region`, which starts and ends on token boundaries
-    /// and never cuts a tag of at most [`MAX_TOKEN`] bytes.
-    fn scan_region(&self, mode: Mode, region: &[u8], host: &[u8], found: &mut impl FnMut(&[u8])) {
+    /// and never cuts a tag of at most [`MAX_TOKEN`] bytes. An id equal to
+    /// the last one reported is skipped.
+    fn scan_region(
+        &self,
+        mode: Mode,
+        region: &[u8],
+        host: &[u8],
+        recent: &mut Recent,
+        found: &mut impl FnMut(&[u8]),
+    ) {
         for needle in &self.needles {
             let name = needle.needle();
             for m in needle.find_iter(region) {
-                let id = match region.get(m + name.len()) {
-                    Some(b'=') => self.link_at(mode, region, m, name.len(), host),
+                let after = m + name.len();
+                let id = match region.get(after) {
+                    Some(b'=') => {
+                        if recent.repeats(&region[after + 1..]) {
+                            continue;
+                        }
+                        self.link_at(mode, region, m, name.len(), host)
+                    }
                     _ if mode == Mode::Html => self.field_at(region, m, name),
                     _ => None,
                 };
                 if let Some(id) = id {
+                    recent.remember(id);
                     found(id);
                 }
             }
@@ -264,28 +354,56 @@ enum Carry {
     Overlong,
 }
 
-/// Per-response scanning state: the partial tag or token carried between buffers.
-pub struct Scanner {
-    mode: Mode,
-    state: Carry,
-    carry_len: usize,
-    carry: [u8; MAX_TOKEN],
+/// Where a scanner keeps the partial tag or token carried between buffers.
+/// Asked for only when a buffer ends inside one, so a body that never cuts
+/// a token never needs (or initialises) the storage.
+pub trait CarryStore {
+    /// The buffer, created on first use; `None` if it cannot be, in which
+    /// case the partial token is skipped.
+    fn get(&mut self) -> Option<&mut [u8; MAX_TOKEN]>;
 }
 
-impl Default for Scanner {
+/// Carry storage held inline.
+pub struct InlineCarry(pub [u8; MAX_TOKEN]);
+
+impl Default for InlineCarry {
     fn default() -> Self {
-        Scanner::new(Mode::Html)
+        InlineCarry([0; MAX_TOKEN])
     }
 }
 
-impl Scanner {
-    /// A scanner at the start of a body.
-    pub const fn new(mode: Mode) -> Self {
+impl CarryStore for InlineCarry {
+    fn get(&mut self) -> Option<&mut [u8; MAX_TOKEN]> {
+        Some(&mut self.0)
+    }
+}
+
+/// Per-response scanning state: where the carried partial tag or token ends
+/// and what it is; the bytes live in the [`CarryStore`].
+pub struct Scanner<S: CarryStore = InlineCarry> {
+    mode: Mode,
+    state: Carry,
+    recent: Recent,
+    carry_len: usize,
+    store: S,
+}
+
+impl Scanner<InlineCarry> {
+    /// A scanner at the start of a body, with inline carry storage.
+    pub fn new(mode: Mode) -> Self {
+        Scanner::with_store(mode, InlineCarry::default())
+    }
+}
+
+impl<S: CarryStore> Scanner<S> {
+    /// A scanner at the start of a body, carrying partial tokens in `store`.
+    pub const fn with_store(mode: Mode, store: S) -> Self {
         Scanner {
             mode,
             state: Carry::Token,
+            recent: Recent::new(),
             carry_len: 0,
-            carry: [0; MAX_TOKEN],
+            store,
         }
     }
 
@@ -311,7 +429,10 @@ impl Scanner {
                         if !closed {
                             return;
                         }
-                        p.scan_region(self.mode, &self.carry[..self.carry_len], host, found);
+                        let (mode, n) = (self.mode, self.carry_len);
+                        if let Some(buf) = self.store.get() {
+                            p.scan_region(mode, &buf[..n], host, &mut self.recent, found);
+                        }
                         self.carry_len = 0;
                         self.state = Carry::Token;
                         chunk = &chunk[head..];
@@ -320,7 +441,12 @@ impl Scanner {
                     // Too long to be one tag. A later `<` in the carry may
                     // still open one that fits; otherwise scan the complete
                     // tokens and carry on with the last, partial one.
-                    let held = &self.carry[..self.carry_len];
+                    let (mode, n) = (self.mode, self.carry_len);
+                    let Some(buf) = self.store.get() else {
+                        self.skip_token();
+                        continue;
+                    };
+                    let held = &buf[..n];
                     let (cut, state) = match memrchr(b'<', &held[1..]) {
                         Some(i) => (i + 1, Carry::Tag),
                         None => (
@@ -328,8 +454,8 @@ impl Scanner {
                             Carry::Token,
                         ),
                     };
-                    p.scan_region(self.mode, &held[..cut], host, found);
-                    self.carry.copy_within(cut..self.carry_len, 0);
+                    p.scan_region(mode, &held[..cut], host, &mut self.recent, found);
+                    buf.copy_within(cut..n, 0);
                     self.carry_len -= cut;
                     self.state = state;
                 }
@@ -352,7 +478,7 @@ impl Scanner {
             }
         }
         let (cut, state) = self.tail_cut(chunk);
-        p.scan_region(self.mode, &chunk[..cut], host, found);
+        p.scan_region(self.mode, &chunk[..cut], host, &mut self.recent, found);
         self.state = state;
         match state {
             Carry::Tag => self.push(&chunk[cut..]),
@@ -377,17 +503,35 @@ impl Scanner {
     /// Ends the body: reports ids in the carried tag or token, if any.
     pub fn finish(&mut self, p: &Patterns, host: &[u8], found: &mut impl FnMut(&[u8])) {
         if self.state != Carry::Overlong && self.carry_len > 0 {
-            p.scan_region(self.mode, &self.carry[..self.carry_len], host, found);
+            let mode = self.mode;
+            let n = self.carry_len;
+            if let Some(buf) = self.store.get() {
+                p.scan_region(mode, &buf[..n], host, &mut self.recent, found);
+            }
         }
         self.carry_len = 0;
         self.state = Carry::Token;
     }
 
+    /// The carried token cannot be kept: skip it to its end.
+    fn skip_token(&mut self) {
+        self.state = Carry::Overlong;
+        self.carry_len = 0;
+    }
+
     /// Appends to the carry; the caller guarantees it fits.
     fn push(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
         let end = self.carry_len + bytes.len();
-        self.carry[self.carry_len..end].copy_from_slice(bytes);
-        self.carry_len = end;
+        match self.store.get() {
+            Some(buf) => {
+                buf[self.carry_len..end].copy_from_slice(bytes);
+                self.carry_len = end;
+            }
+            None => self.skip_token(),
+        }
     }
 
     /// Appends to a carried token, marking it overlong when it no longer fits.
@@ -398,8 +542,7 @@ impl Scanner {
         if self.carry_len + bytes.len() <= MAX_TOKEN {
             self.push(bytes);
         } else {
-            self.state = Carry::Overlong;
-            self.carry_len = 0;
+            self.skip_token();
         }
     }
 }
@@ -426,7 +569,9 @@ mod tests {
             s.feed(p, HOST, c, &mut found);
         }
         s.finish(p, HOST, &mut found);
+        // Which ids, not how often: a repeat of the last id is not reported again.
         out.sort();
+        out.dedup();
         out
     }
 
@@ -569,7 +714,7 @@ mod tests {
             (r#"<p>name="sid" value="no"</p>"#, &[]),
             (
                 r#"<input type=hidden name=PHPSESSID value=h1><a href="/n?PHPSESSID=h1&amp;x=1">"#,
-                &["h1", "h1"],
+                &["h1"],
             ),
             (r#"<input name="sid" value="toolongtoolongtoolongtoolongtoolong">"#, &[]),
         ];
@@ -594,7 +739,7 @@ mod tests {
             r#"<frame src=/f.php?PHPSESSID=r3>"#,
             r#"<a href="/b.php?PHPSESSID=r4&PHPSESSID=r4">b</a>"#,
         );
-        assert_eq!(scan_all_ways(&p, body.as_bytes()), vec!["r1", "r2", "r3", "r4", "r4"]);
+        assert_eq!(scan_all_ways(&p, body.as_bytes()), vec!["r1", "r2", "r3", "r4"]);
     }
 
     #[test]
@@ -663,6 +808,18 @@ mod tests {
                 "body {body:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_repeated_id_is_reported_once_and_validated_first() {
+        let p = patterns(&["sid"]);
+        let mut got = Vec::new();
+        let mut recent = Recent::new();
+        // The foreign link does not count as reported: the local one still is.
+        let body = br#"<a href="https://evil.example/?sid=x1"><a href="/a?sid=x1"><a href="/b?sid=x1">
+            <a href="/c?sid=x12"><a href="/d?sid=x1">"#;
+        p.scan_whole(Mode::Html, body, HOST, &mut recent, &mut |id| got.push(id.to_vec()));
+        assert_eq!(got, vec![b"x1".to_vec(), b"x12".to_vec(), b"x1".to_vec()]);
     }
 
     #[test]

@@ -17,7 +17,8 @@ use super::{bytes, guard, now};
 use super::request::candidates;
 use crate::extract::MAX_CANDIDATES;
 use crate::inflate::Inflater;
-use crate::scanner::Scanner;
+use super::filter::PoolCarry;
+use crate::scanner::{Mode, Scanner};
 use crate::store::{server_id, Lookup, Table};
 
 /// What the balancer decided, for `$sticky_session_status` and the learner.
@@ -69,8 +70,11 @@ pub struct RequestCtx {
     pub served: Option<u32>,
     /// Last key learned from this response, to skip repeats cheaply.
     pub last_learned: u64,
-    /// Body scanner, allocated by the header filter when the body is learned from.
-    pub scanner: *mut Scanner,
+    /// How the body is scanned, when it is (set by the header filter).
+    pub scan: Option<Mode>,
+    /// Body scanner, allocated by the body filter when the body comes in
+    /// more than one buffer (a body in one buffer is scanned whole).
+    pub scanner: *mut Scanner<PoolCarry>,
     /// Inflater for a compressed body (owned; dropped by a pool cleanup).
     pub inflater: *mut Inflater,
 }
@@ -194,6 +198,7 @@ unsafe extern "C" fn init_peer(
                 target: 0,
                 served: None,
                 last_learned: 0,
+                scan: None,
                 scanner: core::ptr::null_mut(),
                 inflater: core::ptr::null_mut(),
             });

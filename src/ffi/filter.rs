@@ -16,7 +16,7 @@ use super::module::{request_ctx, srv_conf, SrvConf};
 use super::{bytes, guard};
 use crate::extract::set_cookie_id;
 use crate::inflate::{Encoding, Inflater};
-use crate::scanner::Scanner;
+use crate::scanner::{CarryStore, Recent, Scanner, MAX_TOKEN};
 use crate::store::{Bind, Learned};
 use crate::url::refresh_url;
 
@@ -155,14 +155,27 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
             (*cln).data = inflater.cast();
             ctx.inflater = inflater;
         }
-        let s = ngx_palloc((*r).pool, size_of::<Scanner>()) as *mut Scanner;
-        if s.is_null() {
-            ctx.inflater = core::ptr::null_mut();
-            return;
-        }
-        s.write(Scanner::new(mode));
-        ctx.scanner = s;
+        ctx.scan = Some(mode);
         (*r).set_filter_need_in_memory(1);
+    }
+}
+
+/// A scanner's carry buffer, taken from the request pool the first time a
+/// buffer ends inside a token (most small bodies never need it).
+pub struct PoolCarry {
+    pool: *mut ngx::ffi::ngx_pool_t,
+    buf: *mut [u8; MAX_TOKEN],
+}
+
+impl CarryStore for PoolCarry {
+    fn get(&mut self) -> Option<&mut [u8; MAX_TOKEN]> {
+        if self.buf.is_null() {
+            // SAFETY: the request pool outlives the scanner that lives in it;
+            // pcalloc returns zeroed (initialised) memory or NULL.
+            self.buf = unsafe { ngx::ffi::ngx_pcalloc(self.pool, MAX_TOKEN) } as *mut [u8; MAX_TOKEN];
+        }
+        // SAFETY: NULL, or MAX_TOKEN bytes of pool memory owned by this scanner.
+        unsafe { self.buf.as_mut() }
     }
 }
 
@@ -222,16 +235,13 @@ unsafe fn learn_from_body(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) {
             return;
         }
         let Some(ctx) = request_ctx(r) else { return };
-        if ctx.scanner.is_null() {
-            return;
-        }
+        let Some(mode) = ctx.scan else { return };
         let Some(scf) = ctx.conf.as_ref() else { return };
         let Some(patterns) = &scf.patterns else {
             return;
         };
         let host = bytes(&(*r).headers_in.server);
         let log = (*(*r).connection).log;
-        let scanner = &mut *ctx.scanner;
         let mut cl = chain;
         while !cl.is_null() {
             let b = (*cl).buf;
@@ -240,9 +250,36 @@ unsafe fn learn_from_body(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) {
                 continue;
             }
             let in_memory = (*b).temporary() != 0 || (*b).memory() != 0 || (*b).mmap() != 0;
-            if in_memory && !(*b).pos.is_null() && (*b).last > (*b).pos {
-                let data =
-                    core::slice::from_raw_parts((*b).pos, (*b).last.offset_from((*b).pos) as usize);
+            let data = if in_memory && !(*b).pos.is_null() && (*b).last > (*b).pos {
+                core::slice::from_raw_parts((*b).pos, (*b).last.offset_from((*b).pos) as usize)
+            } else {
+                &[]
+            };
+            let last = (*b).last_buf() != 0;
+            if last && ctx.scanner.is_null() && ctx.inflater.is_null() {
+                // The whole body in one buffer: scan it in place, no scanner.
+                let mut recent = Recent::new();
+                patterns.scan_whole(mode, data, host, &mut recent, &mut |id| {
+                    learn(ctx, scf, log, id)
+                });
+                ctx.scan = None;
+                return;
+            }
+            if ctx.scanner.is_null() {
+                let s = ngx_palloc((*r).pool, size_of::<Scanner<PoolCarry>>()) as *mut Scanner<PoolCarry>;
+                if s.is_null() {
+                    ctx.scan = None;
+                    return;
+                }
+                let store = PoolCarry {
+                    pool: (*r).pool,
+                    buf: core::ptr::null_mut(),
+                };
+                s.write(Scanner::with_store(mode, store));
+                ctx.scanner = s;
+            }
+            let scanner = &mut *ctx.scanner;
+            if !data.is_empty() {
                 match ctx.inflater.as_mut() {
                     None => scanner.feed(patterns, host, data, &mut |id| learn(ctx, scf, log, id)),
                     Some(inflater) => {
@@ -250,20 +287,17 @@ unsafe fn learn_from_body(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) {
                             scanner.feed(patterns, host, plain, &mut |id| learn(ctx, scf, log, id))
                         });
                         if inflated.is_err() {
-                            ngx::ngx_log_debug!(
-                                (*(*r).connection).log,
-                                "sticky_session: body scan stopped, cannot inflate"
-                            );
+                            ngx::ngx_log_debug!(log, "sticky_session: body scan stopped, cannot inflate");
                             count_unscanned(scf);
-                            ctx.scanner = core::ptr::null_mut();
+                            ctx.scan = None;
                             return;
                         }
                     }
                 }
             }
-            if (*b).last_buf() != 0 {
+            if last {
                 scanner.finish(patterns, host, &mut |id| learn(ctx, scf, log, id));
-                ctx.scanner = core::ptr::null_mut();
+                ctx.scan = None;
                 return;
             }
         }

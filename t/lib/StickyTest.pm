@@ -18,6 +18,9 @@ use Time::HiRes qw(sleep time);
 
 our $ROOT = abs_path(dirname(__FILE__) . '/../..');
 
+# Deadlines stretch under valgrind (make memcheck sets STICKY_SLOW).
+our $SLOW = $ENV{STICKY_SLOW} ? 20 : 1;
+
 sub new {
     my ($class, %opt) = @_;
     my $dir = tempdir('sticky-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{TEST_KEEP});
@@ -80,7 +83,7 @@ sub run {
     my ($self) = @_;
     my $out = `'$self->{nginx}' -p '$self->{dir}/' -c nginx.conf 2>&1`;
     die "nginx failed to start: $out\n" . $self->error_log if $?;
-    my $deadline = time + 10;
+    my $deadline = time + 10 * $SLOW;
     until (-s "$self->{dir}/logs/nginx.pid") {
         die "nginx pid file did not appear" if time > $deadline;
         sleep 0.05;
@@ -102,7 +105,7 @@ sub read_pid {
 
 sub wait_port {
     my ($self, $port) = @_;
-    my $deadline = time + 10;
+    my $deadline = time + 10 * $SLOW;
     while (time < $deadline) {
         my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 1);
         return 1 if $s;
@@ -129,7 +132,7 @@ sub reload {
     my ($self) = @_;
     my %old = map { $_ => 1 } $self->workers;
     kill 'HUP', $self->{pid};
-    my $deadline = time + 15;
+    my $deadline = time + 15 * $SLOW;
     while (time < $deadline) {
         my @now = $self->workers;
         return 1 if @now && !grep { $old{$_} } @now;
@@ -143,7 +146,7 @@ sub stop_nginx {
     my ($self, $signal) = @_;
     if (my $pid = delete $self->{pid}) {
         kill $signal // 'QUIT', $pid;
-        my $deadline = time + 10;
+        my $deadline = time + 10 * $SLOW;
         while (kill(0, $pid) && time < $deadline) { sleep 0.05 }
         kill 'KILL', $pid if kill 0, $pid;
     }
@@ -183,12 +186,12 @@ sub error_log {
 sub http {
     my ($self, $request, %opt) = @_;
     my $port = $opt{port} // $self->port('FRONT');
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 5)
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 5 * $SLOW)
         or die "connect $port: $!";
     print $s $request;
     my $resp = '';
     local $SIG{ALRM} = sub { die "timeout\n" };
-    alarm($opt{timeout} // 10);
+    alarm(($opt{timeout} // 10) * $SLOW);
     while (1) {
         my $n = sysread $s, my $buf, 65536;
         last unless $n;

@@ -1,0 +1,287 @@
+#!/usr/bin/perl
+# make bench: what sticky_session costs, side by side with what a user would
+# pick instead. One front nginx (worker_processes 1) proxies to a backend
+# nginx that answers from memory; both on loopback, ports chosen free.
+#
+# Primary figure: instructions per proxied request, counted by callgrind over
+# BENCH_REQUESTS requests after a warm-up (nginx's own instructions included,
+# the client and backends excluded), reproducible to well under 1 %.
+# Secondary: wrk req/s and p99 latency, interleaved A B A B ... over
+# BENCH_ROUNDS rounds, medians, front nginx and wrk pinned to different cores.
+# Prints a table, then one `RATIO name value` line per comparison.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../t/lib";
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(sleep time);
+use StickyTest;
+
+my $N = $ENV{BENCH_REQUESTS} // 400;
+my $WARM = 50;
+my $ROUNDS = $ENV{BENCH_ROUNDS} // 3;
+my $SECONDS = $ENV{BENCH_SECONDS} // 2;
+my $ROOT = $StickyTest::ROOT;
+my $NGINX = "$ROOT/build/nginx";
+my $MODULE = "$ROOT/build/ngx_http_upstream_sticky_session_module.so";
+
+my $t = StickyTest->new;    # for ports and a scratch directory
+my $dir = $t->dir;
+my %port = map { $_ => $t->port($_) } qw(FRONT B1 B2);
+
+# Everything started here is stopped here, however the run ends.
+my @started;
+END {
+    for my $pidfile ("$dir/front/logs/nginx.pid", "$dir/backend/logs/nginx.pid") {
+        open my $fh, '<', $pidfile or next;
+        my $p = <$fh>;
+        kill 'QUIT', $p if $p && $p =~ /^(\d+)/;
+    }
+    kill 'KILL', @started if @started;
+}
+
+# --- pages the backend serves from memory (open_file_cache) -------------
+mkdir "$dir/html";
+{
+    # 64 KB of ordinary markup with ~200 links; SIDPLACEHOLDER becomes a new
+    # id per response (backend-side sub_filter with $request_id).
+    my $page = "<!doctype html><html><head><title>bench</title></head><body>\n";
+    my $i = 0;
+    while (length $page < 64 * 1024 - 200) {
+        $page .= $i % 3 == 0
+            ? "<li><a href=\"/item/$i?sid=SIDPLACEHOLDER&amp;v=$i\">item $i</a></li>\n"
+            : "<p class=\"row\">Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod.</p>\n";
+        $i++;
+    }
+    $page .= "</body></html>\n";
+    open my $fh, '>', "$dir/html/page64k.html" or die;
+    print $fh $page;
+    close $fh;
+    # 100,000 session ids to learn before the hit-path measurement.
+    open $fh, '>', "$dir/html/learn.html" or die;
+    print $fh "<html><body>\n";
+    print $fh "<a href=\"/n?sid=known$_\">$_</a>\n" for 1 .. 100_000;
+    print $fh "</body></html>\n";
+    close $fh;
+}
+
+sub write_conf {
+    my ($file, $text) = @_;
+    open my $fh, '>', $file or die "$file: $!";
+    print $fh $text;
+    close $fh;
+}
+
+# --- backend nginx: its own process, pinned away from the front ----------
+mkdir "$dir/backend";
+mkdir "$dir/backend/logs";
+write_conf("$dir/backend/nginx.conf", <<"CONF");
+worker_processes 1;
+worker_cpu_affinity 10;
+pid logs/nginx.pid;
+error_log logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    open_file_cache max=100;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$port{B1} reuseport backlog=4096;
+        listen 127.0.0.1:$port{B2} reuseport backlog=4096;
+        default_type text/html;
+        root $dir/html;
+        location = /page64k.html { sub_filter SIDPLACEHOLDER \$request_id; sub_filter_once off; }
+        location = /learn.html { }
+        location / { return 200 "backend \$server_port\\n"; }
+    }
+}
+CONF
+system($NGINX, '-p', "$dir/backend/", '-c', 'nginx.conf') == 0 or die "backend nginx failed\n";
+
+# --- front nginx ------------------------------------------------------------
+my $servers = "server 127.0.0.1:$port{B1}; server 127.0.0.1:$port{B2};";
+my $front_conf = <<"CONF";
+load_module $MODULE;
+worker_processes 1;
+worker_cpu_affinity 01;
+pid logs/nginx.pid;
+error_log logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    upstream rr        { $servers }
+    upstream hash      { hash \$arg_sid consistent; $servers }
+    upstream sticky    { sticky_session name=sid zone=bench:16m; $servers }
+    upstream learn     { sticky_session name=sid zone=learn:16m; $servers }
+    upstream rr_zk     { zone rr_zk 64k; $servers keepalive 16; }
+    upstream sticky_zk { zone sticky_zk 64k; sticky_session name=sid zone=bench_zk:16m; $servers keepalive 16; }
+    server {
+        listen 127.0.0.1:$port{FRONT} backlog=4096;
+        location /rr/      { proxy_pass http://rr/; }
+        location /hash/    { proxy_pass http://hash/; }
+        location /hit/     { proxy_pass http://sticky/; }
+        location /miss/    { proxy_pass http://sticky/; }
+        location /learn64k/ { proxy_pass http://learn/; }
+        location /rr64k/   { proxy_pass http://rr/; }
+        location /sub64k/  { proxy_pass http://rr/; sub_filter 'Lorem' 'Ipsum'; }
+        location /rr_zk/   { proxy_pass http://rr_zk/; }
+        location /sticky_zk/ { proxy_pass http://sticky_zk/; }
+        location = /status { sticky_session_status; }
+    }
+}
+CONF
+mkdir "$dir/front";
+mkdir "$dir/front/logs";
+write_conf("$dir/front/nginx.conf", $front_conf);
+
+# What each configuration requests: a path, and a function of the request
+# number for its query (ids known, unknown, or none).
+my @configs = (
+    [roundrobin   => 'plain round robin',                 sub { "/rr/x?sid=known$_[0]" }],
+    [hash         => 'hash $arg_sid consistent',           sub { "/hash/x?sid=known$_[0]" }],
+    [hit          => 'sticky_session hit (100,000 live)',  sub { '/hit/x?sid=known' . (1 + ($_[0] * 7919) % 100_000) }],
+    [miss         => 'sticky_session miss (unknown ids)',  sub { "/miss/x?sid=unknown$_[0]" }],
+    [roundrobin64k => '64 KB page, round robin',           sub { '/rr64k/page64k.html' }],
+    [learn64k     => '64 KB page, learning a new id',      sub { '/learn64k/page64k.html' }],
+    [subfilter64k => '64 KB page, sub_filter one string',  sub { '/sub64k/page64k.html' }],
+    [rr_zk        => 'round robin, zone + keepalive',      sub { "/rr_zk/x?sid=known$_[0]" }],
+    [sticky_zk    => 'sticky hit, zone + keepalive',       sub { '/sticky_zk/x?sid=known' . (1 + ($_[0] * 7919) % 100_000) }],
+);
+
+# A keep-alive client issuing exact request counts.
+sub client {
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port{FRONT}", Timeout => 30) or die "connect: $!";
+    return $s;
+}
+sub request {
+    my ($s, $uri) = @_;
+    print $s "GET $uri HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    my $head = '';
+    while ($head !~ /\r\n\r\n/) {
+        sysread($s, my $b, 1) or die "connection closed";
+        $head .= $b;
+    }
+    my ($status) = $head =~ m{^HTTP/1\.1 (\d+)};
+    my $len;
+    if ($head =~ /^Content-Length:\s*(\d+)/mi) {
+        $len = $1;
+        my $body = '';
+        while (length $body < $len) {
+            my $n = sysread($s, my $b, $len - length $body) or die "short body";
+            $body .= $b;
+        }
+    } elsif ($head =~ /^Transfer-Encoding:\s*chunked/mi) {
+        while (1) {
+            my $line = '';
+            while ($line !~ /\r\n$/) { sysread($s, my $b, 1) or die; $line .= $b }
+            my $size = hex $line;
+            my $rest = $size + 2;
+            while ($rest > 0) { my $n = sysread($s, my $b, $rest) or die; $rest -= $n }
+            last if $size == 0;
+        }
+    }
+    die "status $status for $uri\n" unless $status == 200;
+}
+
+sub learn_ids {
+    my $s = client();
+    # Whichever backend answers, all 100,000 ids are learned from the page.
+    request($s, $_) for '/hit/learn.html', '/sticky_zk/learn.html';
+    close $s;
+}
+
+sub wait_port {
+    my $deadline = time + 60;
+    until (IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port{FRONT}")) {
+        die "front nginx did not start\n" if time > $deadline;
+        sleep 0.2;
+    }
+}
+
+# --- instructions per request, under callgrind ------------------------------
+my %ir;
+{
+    my $pid = fork // die;
+    if ($pid == 0) {
+        open STDOUT, '>', "$dir/front/callgrind.out.log";
+        open STDERR, '>&', \*STDOUT;
+        exec 'valgrind', '--tool=callgrind', '--dump-instr=no',
+            "--callgrind-out-file=$dir/front/callgrind.%p.out",
+            $NGINX, '-p', "$dir/front/", '-c', 'nginx.conf', '-g', 'daemon off; master_process off;';
+        die "exec valgrind: $!";
+    }
+    push @started, $pid;
+    wait_port();
+    learn_ids();
+    my $s = client();
+    for my $c (@configs) {
+        my ($name, undef, $uri) = @$c;
+        request($s, $uri->($_)) for 1 .. $WARM;
+        system("callgrind_control -z $pid >/dev/null") == 0 or die "callgrind_control -z failed\n";
+        request($s, $uri->($WARM + $_)) for 1 .. $N;
+        # Event totals since the zero: "Totals: Ir" then "Th 1  1,234,567".
+        my $out = `callgrind_control -e Ir $pid 2>&1`;
+        my ($total) = $out =~ /Th\s+1\s+([\d,]+)/;
+        die "no callgrind totals for $name:\n$out" unless defined $total;
+        $total =~ tr/,//d;
+        $ir{$name} = $total / $N;
+    }
+    close $s;
+    kill 'QUIT', $pid;
+    waitpid $pid, 0;
+    @started = ();
+}
+
+# --- req/s and p99 with wrk, interleaved -------------------------------------
+my %wrk;
+if (`which wrk 2>/dev/null`) {
+    write_conf("$dir/front/nginx.conf", $front_conf);
+    system($NGINX, '-p', "$dir/front/", '-c', 'nginx.conf') == 0 or die "front nginx failed\n";
+    wait_port();
+    learn_ids();
+    for my $round (1 .. $ROUNDS) {
+        for my $c (@configs) {
+            my ($name, undef, $uri) = @$c;
+            my $path = $uri->(42);
+            my $out = `taskset -c 1 wrk -t1 -c8 -d${SECONDS}s --latency 'http://127.0.0.1:$port{FRONT}$path' 2>&1`;
+            my ($rps) = $out =~ /Requests\/sec:\s*([\d.]+)/;
+            my ($p99, $unit) = $out =~ /^\s*99%\s+([\d.]+)(us|ms|s)/m;
+            $p99 *= { us => 1, ms => 1000, s => 1e6 }->{$unit} if defined $p99;
+            push @{ $wrk{$name}{rps} }, $rps // 0;
+            push @{ $wrk{$name}{p99} }, $p99 // 0;
+        }
+    }
+    my $pid = `cat $dir/front/logs/nginx.pid`;
+    chomp $pid;
+    kill 'QUIT', $pid if $pid;
+}
+
+my $bpid = `cat $dir/backend/logs/nginx.pid`;
+chomp $bpid;
+kill 'QUIT', $bpid if $bpid;
+
+sub median { my @s = sort { $a <=> $b } @_; @s ? $s[$#s / 2] : 0 }
+
+printf "\n%-14s %-38s %14s %10s %10s\n", 'config', 'what', 'instr/request', 'req/s', 'p99 (us)';
+for my $c (@configs) {
+    my ($name, $what) = @$c;
+    printf "%-14s %-38s %14.0f %10s %10s\n", $name, $what, $ir{$name},
+        $wrk{$name} ? sprintf('%.0f', median(@{ $wrk{$name}{rps} })) : '-',
+        $wrk{$name} ? sprintf('%.0f', median(@{ $wrk{$name}{p99} })) : '-';
+}
+print "\n(instructions: callgrind, $N requests after $WARM warm-up, one keep-alive client;"
+    . " req/s, p99: wrk -c8, median of $ROUNDS interleaved ${SECONDS}s rounds)\n\n";
+my @ratios = (
+    [hit_vs_roundrobin => 'hit', 'roundrobin'],
+    [miss_vs_roundrobin => 'miss', 'roundrobin'],
+    [hash_vs_roundrobin => 'hash', 'roundrobin'],
+    [learn64k_vs_roundrobin64k => 'learn64k', 'roundrobin64k'],
+    [learn64k_vs_subfilter64k => 'learn64k', 'subfilter64k'],
+    [zone_keepalive_vs_plain => 'sticky_zk', 'rr_zk'],
+);
+printf "RATIO %s %.3f\n", $_->[0], $ir{ $_->[1] } / $ir{ $_->[2] } for @ratios;

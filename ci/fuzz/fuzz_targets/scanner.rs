@@ -1,0 +1,48 @@
+//! The body scanner: every chunking of a body reports exactly what a
+//! one-shot scan reports, in HTML and text mode.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use sticky_session::config::Names;
+use sticky_session::scanner::{Mode, Patterns, Scanner};
+
+fn scan(p: &Patterns, mode: Mode, chunks: &[&[u8]]) -> Vec<Vec<u8>> {
+    let mut s = Box::new(Scanner::new(mode));
+    let mut out = Vec::new();
+    for c in chunks {
+        s.feed(p, b"shop.example", c, &mut |id| out.push(id.to_vec()));
+    }
+    s.finish(p, b"shop.example", &mut |id| out.push(id.to_vec()));
+    out.sort();
+    out
+}
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() < 2 {
+        return;
+    }
+    let mut names = Names::new();
+    names.push(b"sid");
+    names.push(b"PHPSESSID");
+    let p = Patterns::new(&names, 64);
+    let (seed, body) = (u64::from(data[0]) << 8 | u64::from(data[1]), &data[2..]);
+    for mode in [Mode::Html, Mode::Text] {
+        let whole = scan(&p, mode, &[body]);
+        // Pseudo-random cut points from the seed.
+        let mut x = seed | 1;
+        let mut chunks = Vec::new();
+        let mut rest = body;
+        while !rest.is_empty() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = 1 + (x as usize) % rest.len().min(1 + (seed as usize % 4096));
+            let (a, b) = rest.split_at(n);
+            chunks.push(a);
+            rest = b;
+        }
+        assert_eq!(scan(&p, mode, &chunks), whole, "chunking changed the ids ({mode:?})");
+        let bytes: Vec<&[u8]> = body.chunks(1).collect();
+        assert_eq!(scan(&p, mode, &bytes), whole, "byte-by-byte changed the ids ({mode:?})");
+    }
+});
