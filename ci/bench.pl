@@ -27,7 +27,7 @@ my $ROOT = $StickyTest::ROOT;
 my $NGINX = "$ROOT/build/nginx";
 my $MODULE = "$ROOT/build/ngx_http_upstream_sticky_session_module.so";
 
-my $t = StickyTest->new;    # for ports and a scratch directory
+my $t = StickyTest->new(keep => $ENV{BENCH_PROFILE});    # ports and a scratch directory
 my $dir = $t->dir;
 my %port = map { $_ => $t->port($_) } qw(FRONT B1 B2);
 
@@ -230,6 +230,8 @@ my %ir;
         die "no callgrind totals for $name:\n$out" unless defined $total;
         $total =~ tr/,//d;
         $ir{$name} = $total / $N;
+        # BENCH_PROFILE=1 keeps a callgrind dump per configuration.
+        system("callgrind_control --dump=$name $pid >/dev/null") if $ENV{BENCH_PROFILE};
     }
     close $s;
     kill 'QUIT', $pid;
@@ -274,6 +276,8 @@ for my $c (@configs) {
         $wrk{$name} ? sprintf('%.0f', median(@{ $wrk{$name}{rps} })) : '-',
         $wrk{$name} ? sprintf('%.0f', median(@{ $wrk{$name}{p99} })) : '-';
 }
+print "callgrind dumps: $dir/front/callgrind.*.out.* (one per configuration, in order)\n"
+    if $ENV{BENCH_PROFILE};
 print "\n(instructions: callgrind, $N requests after $WARM warm-up, one keep-alive client;"
     . " req/s, p99: wrk -c8, median of $ROUNDS interleaved ${SECONDS}s rounds)\n\n";
 my @ratios = (

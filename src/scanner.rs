@@ -76,6 +76,15 @@ impl Recent {
             && !crate::extract::is_id_byte(rest[n])
     }
 
+    /// As if `id` had just been reported: for an id the table already maps
+    /// to the server answering (the request's own session), whose repeats
+    /// on the page teach nothing.
+    pub fn seeded(id: &[u8]) -> Self {
+        let mut r = Recent::new();
+        r.remember(id);
+        r
+    }
+
     #[inline]
     fn remember(&mut self, id: &[u8]) {
         if id.len() <= RECENT_MAX {
@@ -398,10 +407,15 @@ impl Scanner<InlineCarry> {
 impl<S: CarryStore> Scanner<S> {
     /// A scanner at the start of a body, carrying partial tokens in `store`.
     pub const fn with_store(mode: Mode, store: S) -> Self {
+        Scanner::with_recent(mode, store, Recent::new())
+    }
+
+    /// A scanner whose first reports skip repeats of `recent` (see [`Recent::seeded`]).
+    pub const fn with_recent(mode: Mode, store: S, recent: Recent) -> Self {
         Scanner {
             mode,
             state: Carry::Token,
-            recent: Recent::new(),
+            recent,
             carry_len: 0,
             store,
         }

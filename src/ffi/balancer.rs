@@ -72,9 +72,9 @@ pub struct RequestCtx {
     pub last_learned: u64,
     /// How the body is scanned, when it is (set by the header filter).
     pub scan: Option<Mode>,
-    /// Body scanner, allocated by the body filter when the body comes in
+    /// Body scanner, started by the body filter when the body comes in
     /// more than one buffer (a body in one buffer is scanned whole).
-    pub scanner: *mut Scanner<PoolCarry>,
+    pub scanner: Option<Scanner<PoolCarry>>,
     /// Inflater for a compressed body (owned; dropped by a pool cleanup).
     pub inflater: *mut Inflater,
 }
@@ -199,7 +199,7 @@ unsafe extern "C" fn init_peer(
                 served: None,
                 last_learned: 0,
                 scan: None,
-                scanner: core::ptr::null_mut(),
+                scanner: None,
                 inflater: core::ptr::null_mut(),
             });
             (*pd).ctx = ctx;

@@ -2,13 +2,12 @@
 //! each before the buffer carrying it is passed on.
 
 use core::ffi::c_void;
-use core::mem::size_of;
 use core::ptr::addr_of_mut;
 
 use ngx::ffi::{
     ngx_chain_t, ngx_http_output_body_filter_pt, ngx_http_output_header_filter_pt,
     ngx_http_request_t, ngx_http_top_body_filter, ngx_http_top_header_filter, ngx_int_t,
-    ngx_list_part_t, ngx_list_t, ngx_log_t, ngx_palloc, ngx_pool_cleanup_add, ngx_table_elt_t, NGX_ERROR,
+    ngx_list_part_t, ngx_list_t, ngx_log_t, ngx_pool_cleanup_add, ngx_table_elt_t, NGX_ERROR,
 };
 
 use super::balancer::{rebind_if_moved, RequestCtx, Status};
@@ -256,29 +255,33 @@ unsafe fn learn_from_body(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) {
                 &[]
             };
             let last = (*b).last_buf() != 0;
-            if last && ctx.scanner.is_null() && ctx.inflater.is_null() {
+            // The request's own live session, now on the server that
+            // answered: its repeats on the page teach nothing, skip them.
+            let own = || match ctx.status {
+                Status::Hit | Status::Rebound => Recent::seeded(bytes(&ctx.id)),
+                _ => Recent::new(),
+            };
+            if last && ctx.scanner.is_none() && ctx.inflater.is_null() {
                 // The whole body in one buffer: scan it in place, no scanner.
-                let mut recent = Recent::new();
+                let mut recent = own();
                 patterns.scan_whole(mode, data, host, &mut recent, &mut |id| {
                     learn(ctx, scf, log, id)
                 });
                 ctx.scan = None;
                 return;
             }
-            if ctx.scanner.is_null() {
-                let s = ngx_palloc((*r).pool, size_of::<Scanner<PoolCarry>>()) as *mut Scanner<PoolCarry>;
-                if s.is_null() {
-                    ctx.scan = None;
-                    return;
-                }
+            if ctx.scanner.is_none() {
                 let store = PoolCarry {
                     pool: (*r).pool,
                     buf: core::ptr::null_mut(),
                 };
-                s.write(Scanner::with_store(mode, store));
-                ctx.scanner = s;
+                ctx.scanner = Some(Scanner::with_recent(mode, store, own()));
             }
-            let scanner = &mut *ctx.scanner;
+            let Some(scanner) = ctx.scanner.as_mut() else { return };
+            let scanner: *mut Scanner<PoolCarry> = scanner;
+            // The scanner lives in ctx, which `learn` also borrows: reach it
+            // through a raw pointer; learn never touches ctx.scanner.
+            let scanner = &mut *scanner;
             if !data.is_empty() {
                 match ctx.inflater.as_mut() {
                     None => scanner.feed(patterns, host, data, &mut |id| learn(ctx, scf, log, id)),
@@ -309,7 +312,13 @@ fn learn(ctx: &mut RequestCtx, scf: &SrvConf, log: *mut ngx_log_t, id: &[u8]) {
     let Some(served) = ctx.served else { return };
     let Some(zone) = scf.zone_ctx() else { return };
     let Some(table) = zone.table() else { return };
-    let key = table.key(id);
+    // Pages repeat the request's own id: reuse its hash.
+    // SAFETY: ctx.id points into the request, alive while ctx is.
+    let key = if ctx.key != 0 && unsafe { bytes(&ctx.id) } == id {
+        ctx.key
+    } else {
+        table.key(id)
+    };
     if key == ctx.last_learned {
         return;
     }

@@ -23,7 +23,7 @@ our $SLOW = $ENV{STICKY_SLOW} ? 20 : 1;
 
 sub new {
     my ($class, %opt) = @_;
-    my $dir = tempdir('sticky-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{TEST_KEEP});
+    my $dir = tempdir('sticky-XXXXXX', TMPDIR => 1, CLEANUP => !($ENV{TEST_KEEP} || $opt{keep}));
     chmod 0755, $dir;
     mkdir "$dir/logs";
     my $self = bless {
