@@ -1,8 +1,8 @@
 # sticky_session: `make` builds, `make run` starts the demo, `make test` runs every check.
 
-DEBIAN_PACKAGES := libclang-dev libpcre2-dev libssl-dev zlib1g-dev gcc make perl pkg-config curl
+DEBIAN_PACKAGES := libclang-dev libpcre2-dev libssl-dev zlib1g-dev gcc g++ make perl pkg-config curl
 
-.PHONY: all build deps run test unit prove dynamic static capi header header-check debian bench bench-core clean
+.PHONY: all build deps run test unit prove dynamic static capi header header-check debian bench bench-core fuzz fuzz-smoke chaos chaos-smoke memcheck clean
 
 all: build
 
@@ -20,7 +20,7 @@ run: build
 # Everything CI runs: unit tests, the .t suites on the vendored nginx, the
 # module built by nginx's own build system (dynamic), against Debian's nginx,
 # the C API example and the header freshness check.
-test: build unit prove dynamic static debian capi header-check
+test: build unit prove dynamic static debian capi header-check fuzz-smoke chaos-smoke
 
 unit:
 	cargo test --no-default-features
@@ -69,6 +69,27 @@ header-check: $(HEADER_GEN)
 bench: build
 	@ci/deps.sh wrk valgrind
 	perl ci/bench.pl
+
+# Coverage-guided fuzzing (libFuzzer), FUZZ_SECONDS per target (default 60);
+# corpora kept in ci/fuzz/corpus. fuzz-smoke: 5 s per target, run by make test.
+fuzz: deps
+	ci/fuzz.sh
+
+fuzz-smoke: deps
+	FUZZ_SECONDS=5 ci/fuzz.sh
+
+# Faults under load through 4 workers: killed workers, reloads, a killed
+# backend, random-id floods, a zone filled 10x. chaos-smoke: smaller counts.
+chaos: build
+	perl ci/chaos.pl
+
+chaos-smoke: build
+	CHAOS_KILLS=40 CHAOS_RELOAD_SECONDS=5 CHAOS_BACKEND_CYCLES=2 CHAOS_FLOOD=500 perl ci/chaos.pl
+
+# The .t suites with every nginx process under valgrind memcheck.
+memcheck: build
+	@ci/deps.sh valgrind
+	ci/memcheck.sh
 
 # Micro-benchmarks of the pure core (scanner GB/s, table ns/op, extraction ns).
 bench-core:

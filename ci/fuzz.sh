@@ -16,15 +16,19 @@ export RUSTC_BOOTSTRAP=1
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
-cargo build --release --manifest-path "$fuzz/Cargo.toml" --bins --target-dir "$fuzz/target" >/dev/null 2>"$fuzz/build.log" \
+# An explicit --target keeps RUSTFLAGS off build scripts, as cargo-fuzz does.
+host=$(rustc -vV | sed -n 's/^host: //p')
+cargo build --release --manifest-path "$fuzz/Cargo.toml" --bins --target "$host" \
+    --target-dir "$fuzz/target" >/dev/null 2>"$fuzz/build.log" \
     || { tail -30 "$fuzz/build.log"; exit 1; }
+bin=$fuzz/target/$host/release
 
 status=0
 for t in "${targets[@]}"; do
     mkdir -p "$fuzz/corpus/$t" "$fuzz/artifacts/$t"
     seeds=()
     [ -d "$fuzz/seeds/$t" ] && seeds=("$fuzz/seeds/$t")
-    if "$fuzz/target/release/$t" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
+    if "$bin/$t" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
         -artifact_prefix="$fuzz/artifacts/$t/" "$fuzz/corpus/$t" "${seeds[@]}" \
         >"$fuzz/$t.log" 2>&1; then
         runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$fuzz/$t.log" | grep -o '[0-9]*$' || true)

@@ -32,6 +32,7 @@ sub new {
         module   => $ENV{STICKY_MODULE} // "$ROOT/build/ngx_http_upstream_sticky_session_module.so",
         ports    => {},
         backends => [],
+        owner    => $$,
         %opt,
     }, $class;
     return $self;
@@ -171,6 +172,8 @@ sub stop {
 
 sub DESTROY {
     my ($self) = @_;
+    # Forked helpers (load clients) must not tear down what they did not start.
+    return if ($self->{owner} // $$) != $$;
     for my $b (@{ $self->{backends} || [] }) { kill 'KILL', $b; waitpid $b, 0 }
     kill 'KILL', $self->{pid} if $self->{pid};
 }
@@ -232,6 +235,8 @@ sub backend {
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
         $SIG{TERM} = sub { exit 0 };
+        # A client (nginx worker) that goes away mid-response must not kill the backend.
+        $SIG{PIPE} = 'IGNORE';
         while (my $c = $listen->accept) {
             setsockopt($c, IPPROTO_TCP, TCP_NODELAY, 1);
             my $head = '';
@@ -241,6 +246,7 @@ sub backend {
                 $head .= $buf;
             }
             my ($h, $body) = split /\r\n\r\n/, $head, 2;
+            next unless defined $h && length $h;
             $body //= '';
             my ($method, $uri) = $h =~ /^(\S+) (\S+)/;
             my %hdr = map { /^([^:]+):\s*(.*)$/ ? (lc $1 => $2) : () } split /\r\n/, $h;

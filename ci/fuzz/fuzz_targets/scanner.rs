@@ -13,7 +13,9 @@ fn scan(p: &Patterns, mode: Mode, chunks: &[&[u8]]) -> Vec<Vec<u8>> {
         s.feed(p, b"shop.example", c, &mut |id| out.push(id.to_vec()));
     }
     s.finish(p, b"shop.example", &mut |id| out.push(id.to_vec()));
+    // Which ids, not how often: a repeat of the last id is not reported again.
     out.sort();
+    out.dedup();
     out
 }
 
