@@ -302,6 +302,7 @@ unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void)
                     Pick::Unusable | Pick::Absent => {}
                 }
             }
+            ngx::ngx_log_debug!((*pc).log, "sticky_session: round robin ({})", ctx.status.as_str());
             let rc = ngx_http_upstream_get_round_robin_peer(pc, data);
             ctx.served = if rc == NGX_OK as ngx_int_t && !(*pc).name.is_null() {
                 Some(server_id(bytes(&*(*pc).name)))
@@ -508,6 +509,12 @@ pub fn rebind_if_moved(ctx: &mut RequestCtx, log: *mut ngx::ffi::ngx_log_t) {
     {
         return;
     }
+    ngx::ngx_log_debug!(
+        log,
+        "sticky_session: server {:08x} unusable, session rebound to {:08x}",
+        ctx.target,
+        served
+    );
     ctx.status = Status::Rebound;
     ctx.target = served;
 }

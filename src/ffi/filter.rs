@@ -332,4 +332,7 @@ fn learn(ctx: &mut RequestCtx, scf: &SrvConf, log: *mut ngx_log_t, id: &[u8]) {
     if outcome == Some(Learned::New) && !ctx.known {
         ctx.status = Status::New;
     }
+    if let Some(o) = outcome {
+        ngx::ngx_log_debug!(log, "sticky_session: learned id for server {:08x}: {:?}", served, o);
+    }
 }
