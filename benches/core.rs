@@ -84,7 +84,14 @@ fn main() {
     for pct in [10, 50, 95] {
         let target = slots_n * pct / 100;
         while filled < target {
-            table.learn(&NoLock, keys[filled], 1, 1000, Expiry::idle(3600), Bind::Keep);
+            table.learn(
+                &NoLock,
+                keys[filled],
+                1,
+                1000,
+                Expiry::idle(3600),
+                Bind::Keep,
+            );
             filled += 1;
         }
         let probe = &keys[..filled];

@@ -18,7 +18,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use crate::config::{Names, MAX_ID_LEN_LIMIT, MAX_NAMES};
 use crate::extract::{cookie_ids, path_param_ids, query_ids, split_target};
 use crate::scanner::{Mode, Patterns, Scanner};
-use crate::store::{self, Bind, Expiry, Header, Learned, Lookup, Slot, Table, WriteLock, HEADER_SIZE, WAYS};
+use crate::store::{
+    self, Bind, Expiry, Header, Learned, Lookup, Slot, Table, WriteLock, HEADER_SIZE, WAYS,
+};
 
 /// Success; for lookups, a live session was found.
 pub const STICKY_OK: c_int = 0;
@@ -191,7 +193,8 @@ pub unsafe extern "C" fn sticky_extract(
 ) -> c_int {
     guarded(|| {
         // SAFETY: per the contract.
-        let (Some(c), Some(input)) = (unsafe { config.as_ref() }, unsafe { slice(input, len) }) else {
+        let (Some(c), Some(input)) = (unsafe { config.as_ref() }, unsafe { slice(input, len) })
+        else {
             return STICKY_EINVAL;
         };
         if id.is_null() || id_len.is_null() {
@@ -284,24 +287,16 @@ pub unsafe extern "C" fn sticky_scanner_feed(
     found: StickyFoundFn,
     user: *mut c_void,
 ) -> c_int {
-    guarded(|| {
-        // SAFETY: per the contract; the config outlives the scanner.
-        let (Some(s), Some(chunk)) = (unsafe { scanner.as_mut() }, unsafe { slice(chunk, len) }) else {
-            return STICKY_EINVAL;
-        };
-        // SAFETY: as above.
-        let Some(c) = (unsafe { s.config.as_ref() }) else {
-            return STICKY_EINVAL;
-        };
-        let mut report = |id: &[u8]| {
-            if let Some(f) = found {
-                // SAFETY: the caller's callback, with a valid id slice.
-                unsafe { f(user, id.as_ptr(), id.len()) }
-            }
-        };
-        s.scanner.feed(&c.patterns, &s.host, chunk, &mut report);
-        STICKY_OK
-    })
+    // SAFETY: per the contract.
+    let Some(chunk) = (unsafe { slice(chunk, len) }) else {
+        return STICKY_EINVAL;
+    };
+    // SAFETY: per the contract.
+    unsafe {
+        with_scanner(scanner, found, user, |s, p, host, report| {
+            s.feed(p, host, chunk, &mut &mut *report)
+        })
+    }
 }
 
 /// Ends the body: reports an id cut off by the end, if any. The scanner can
@@ -314,6 +309,24 @@ pub unsafe extern "C" fn sticky_scanner_finish(
     scanner: *mut StickyScanner,
     found: StickyFoundFn,
     user: *mut c_void,
+) -> c_int {
+    // SAFETY: per the contract.
+    unsafe {
+        with_scanner(scanner, found, user, |s, p, host, report| {
+            s.finish(p, host, &mut &mut *report)
+        })
+    }
+}
+
+/// Runs one scanner step with its patterns and host, reporting ids to `found`.
+///
+/// # Safety
+/// `scanner` must be NULL or a live handle whose config is alive.
+unsafe fn with_scanner(
+    scanner: *mut StickyScanner,
+    found: StickyFoundFn,
+    user: *mut c_void,
+    step: impl FnOnce(&mut Scanner, &Patterns, &[u8], &mut dyn FnMut(&[u8])),
 ) -> c_int {
     guarded(|| {
         // SAFETY: per the contract.
@@ -330,7 +343,7 @@ pub unsafe extern "C" fn sticky_scanner_finish(
                 unsafe { f(user, id.as_ptr(), id.len()) }
             }
         };
-        s.scanner.finish(&c.patterns, &s.host, &mut report);
+        step(&mut s.scanner, &c.patterns, &s.host, &mut report);
         STICKY_OK
     })
 }
@@ -466,7 +479,12 @@ pub unsafe extern "C" fn sticky_store_attach(
 impl StickyStore {
     fn table(&self) -> Option<Table<'_>> {
         // SAFETY: the pointers describe the caller's memory, valid while the handle is.
-        let (h, s) = unsafe { (&*self.header, core::slice::from_raw_parts(self.slots, self.nslots)) };
+        let (h, s) = unsafe {
+            (
+                &*self.header,
+                core::slice::from_raw_parts(self.slots, self.nslots),
+            )
+        };
         Table::attach(h, s)
     }
 }
@@ -514,7 +532,9 @@ pub unsafe extern "C" fn sticky_store_lookup(
         let (Some(s), Some(id)) = (unsafe { store.as_ref() }, unsafe { slice(id, id_len) }) else {
             return STICKY_EINVAL;
         };
-        let Some(t) = s.table() else { return STICKY_ENOMEM };
+        let Some(t) = s.table() else {
+            return STICKY_ENOMEM;
+        };
         if server.is_null() || id.is_empty() {
             return STICKY_EINVAL;
         }
@@ -555,12 +575,25 @@ pub unsafe extern "C" fn sticky_store_learn(
         let (Some(s), Some(id)) = (unsafe { store.as_ref() }, unsafe { slice(id, id_len) }) else {
             return STICKY_EINVAL;
         };
-        let Some(t) = s.table() else { return STICKY_ENOMEM };
+        let Some(t) = s.table() else {
+            return STICKY_ENOMEM;
+        };
         if id.is_empty() {
             return STICKY_EINVAL;
         }
-        let bind = if rebind != 0 { Bind::Rebind } else { Bind::Keep };
-        match t.learn(&CallerLock(s), t.key(id), server, now, Expiry { idle, max_age }, bind) {
+        let bind = if rebind != 0 {
+            Bind::Rebind
+        } else {
+            Bind::Keep
+        };
+        match t.learn(
+            &CallerLock(s),
+            t.key(id),
+            server,
+            now,
+            Expiry { idle, max_age },
+            bind,
+        ) {
             Learned::New => STICKY_LEARNED_NEW,
             Learned::Refreshed => STICKY_LEARNED_REFRESHED,
             Learned::Kept => STICKY_LEARNED_KEPT,
@@ -587,7 +620,9 @@ pub unsafe extern "C" fn sticky_store_expire(
         let Some(s) = (unsafe { store.as_ref() }) else {
             return STICKY_EINVAL;
         };
-        let Some(t) = s.table() else { return STICKY_ENOMEM };
+        let Some(t) = s.table() else {
+            return STICKY_ENOMEM;
+        };
         let n = t.purge(&CallerLock(s), now, Expiry { idle, max_age });
         c_int::try_from(n).unwrap_or(c_int::MAX)
     })

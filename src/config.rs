@@ -501,7 +501,10 @@ mod tests {
 
     #[test]
     fn lifetime_fallback_state() {
-        let d = parse(&args("max_age=8h fallback=off state=/var/lib/nginx/shop.state")).unwrap();
+        let d = parse(&args(
+            "max_age=8h fallback=off state=/var/lib/nginx/shop.state",
+        ))
+        .unwrap();
         assert_eq!(d.max_age, 8 * 3600);
         assert!(d.strict);
         assert_eq!(d.state, Some(&b"/var/lib/nginx/shop.state"[..]));
@@ -512,7 +515,10 @@ mod tests {
 
     #[test]
     fn lookup_and_types() {
-        let d = parse(&args("lookup=cookie,$my_sid,query types=text/html,text/event-stream")).unwrap();
+        let d = parse(&args(
+            "lookup=cookie,$my_sid,query types=text/html,text/event-stream",
+        ))
+        .unwrap();
         assert_eq!(
             d.lookup,
             vec![Source::Cookie, Source::Variable(b"my_sid"), Source::Query]

@@ -288,10 +288,15 @@ mod tests {
     fn every_candidate_in_order_until_stopped() {
         let n = names(&["PHPSESSID", "sid"]);
         let mut seen = Vec::new();
-        let stopped = query_ids(b"sid=s1&PHPSESSID=p1&sid=s2&PHPSESSID=p2", &n, 128, &mut |v| {
-            seen.push(v.to_vec());
-            false
-        });
+        let stopped = query_ids(
+            b"sid=s1&PHPSESSID=p1&sid=s2&PHPSESSID=p2",
+            &n,
+            128,
+            &mut |v| {
+                seen.push(v.to_vec());
+                false
+            },
+        );
         assert!(!stopped);
         assert_eq!(seen, [&b"p1"[..], b"p2", b"s1", b"s2"]);
         let mut count = 0;
@@ -329,7 +334,10 @@ mod tests {
             ("PHPSESSID=n1; path=/", Some("n1")),
             ("PHPSESSID=n2", Some("n2")),
             ("PHPSESSID=\"n3\"; HttpOnly", Some("n3")),
-            ("PHPSESSID=deleted; expires=Thu, 01-Jan-1970 00:00:01 GMT; Max-Age=0; path=/", None),
+            (
+                "PHPSESSID=deleted; expires=Thu, 01-Jan-1970 00:00:01 GMT; Max-Age=0; path=/",
+                None,
+            ),
             ("PHPSESSID=gone; Max-Age=-1", None),
             ("PHPSESSID=kept; Max-Age=3600", Some("kept")),
             ("other=x; path=/", None),
@@ -337,7 +345,11 @@ mod tests {
             ("PHPSESSID=a b", None),
         ];
         for (v, want) in cases {
-            assert_eq!(set_cookie_id(v.as_bytes(), &n, 128), want.map(str::as_bytes), "{v}");
+            assert_eq!(
+                set_cookie_id(v.as_bytes(), &n, 128),
+                want.map(str::as_bytes),
+                "{v}"
+            );
         }
     }
 

@@ -124,7 +124,11 @@ impl Inflater {
     /// Inflates the next buffer of the body, passing every inflated slice to
     /// `sink` before returning. After an error, further input is ignored and
     /// the error is returned again.
-    pub fn feed(&mut self, mut input: &[u8], sink: &mut impl FnMut(&[u8])) -> Result<(), InflateError> {
+    pub fn feed(
+        &mut self,
+        mut input: &[u8],
+        sink: &mut impl FnMut(&[u8]),
+    ) -> Result<(), InflateError> {
         loop {
             match self.stage {
                 Stage::GzHeader(gz) => {
@@ -165,7 +169,11 @@ impl Inflater {
     }
 
     /// Inflates `input` into the output buffer, slice by slice.
-    fn inflate(&mut self, mut input: &[u8], sink: &mut impl FnMut(&[u8])) -> Result<(), InflateError> {
+    fn inflate(
+        &mut self,
+        mut input: &[u8],
+        sink: &mut impl FnMut(&[u8]),
+    ) -> Result<(), InflateError> {
         loop {
             let r = inflate(&mut self.state, input, &mut self.out[..], MZFlush::None);
             input = &input[r.bytes_consumed..];
@@ -292,7 +300,10 @@ impl Inflater {
         let order = [FEXTRA, FNAME, FCOMMENT, FHCRC];
         let from = match done {
             None => 0,
-            Some(f) => order.iter().position(|&o| o == f).map_or(order.len(), |p| p + 1),
+            Some(f) => order
+                .iter()
+                .position(|&o| o == f)
+                .map_or(order.len(), |p| p + 1),
         };
         order[from..]
             .iter()
@@ -353,7 +364,14 @@ mod tests {
     #[test]
     fn gzip_with_every_header_field_inflates_however_split() {
         let data = page();
-        for flags in [0, FEXTRA, FNAME, FCOMMENT, FHCRC, FEXTRA | FNAME | FCOMMENT | FHCRC] {
+        for flags in [
+            0,
+            FEXTRA,
+            FNAME,
+            FCOMMENT,
+            FHCRC,
+            FEXTRA | FNAME | FCOMMENT | FHCRC,
+        ] {
             let z = gzip(&data, flags);
             let (whole, r) = run(Encoding::Gzip, &[&z]);
             assert_eq!(r, Ok(()));

@@ -121,10 +121,7 @@ pub struct Patterns {
 impl Patterns {
     /// Needles for each configured name.
     pub fn new(names: &Names, max_id_len: usize) -> Self {
-        let needles = names
-            .iter()
-            .map(|n| Finder::new(n).into_owned())
-            .collect();
+        let needles = names.iter().map(|n| Finder::new(n).into_owned()).collect();
         Patterns {
             needles,
             max_id_len,
@@ -510,7 +507,10 @@ impl<S: CarryStore> Scanner<S> {
                 }
             }
         }
-        let cut = chunk.iter().rposition(|&c| is_delim(c)).map_or(0, |i| i + 1);
+        let cut = chunk
+            .iter()
+            .rposition(|&c| is_delim(c))
+            .map_or(0, |i| i + 1);
         (cut, Carry::Token)
     }
 
@@ -730,7 +730,10 @@ mod tests {
                 r#"<input type=hidden name=PHPSESSID value=h1><a href="/n?PHPSESSID=h1&amp;x=1">"#,
                 &["h1"],
             ),
-            (r#"<input name="sid" value="toolongtoolongtoolongtoolongtoolong">"#, &[]),
+            (
+                r#"<input name="sid" value="toolongtoolongtoolongtoolongtoolong">"#,
+                &[],
+            ),
         ];
         for (body, want) in cases {
             let got = scan_all_ways(&p, body.as_bytes());
@@ -753,7 +756,10 @@ mod tests {
             r#"<frame src=/f.php?PHPSESSID=r3>"#,
             r#"<a href="/b.php?PHPSESSID=r4&PHPSESSID=r4">b</a>"#,
         );
-        assert_eq!(scan_all_ways(&p, body.as_bytes()), vec!["r1", "r2", "r3", "r4"]);
+        assert_eq!(
+            scan_all_ways(&p, body.as_bytes()),
+            vec!["r1", "r2", "r3", "r4"]
+        );
     }
 
     #[test]
@@ -771,7 +777,14 @@ mod tests {
             ),
             format!(r#"<a href="/x?sid=lnk" title="{pad}">"#),
         ];
-        let want: [&[&str]; 6] = [&[], &[], &["after", "inner"], &["late"], &["fits"], &["lnk"]];
+        let want: [&[&str]; 6] = [
+            &[],
+            &[],
+            &["after", "inner"],
+            &["late"],
+            &["fits"],
+            &["lnk"],
+        ];
         for (body, want) in bodies.iter().zip(want) {
             let got = scan_all_ways(&p, body.as_bytes());
             assert_eq!(got, want, "body of {} bytes", body.len());
@@ -789,7 +802,10 @@ mod tests {
                     r#"<form><input type="hidden" name="PHPSESSID" value="f{i}"></form>"#
                 )),
                 2 => page.push_str(&format!("<p>{}</p>\n", "text ".repeat(i % 50))),
-                3 => page.push_str(&format!(r#"<img src="//shop.example/i?sid={i}" alt="{}">"#, "y".repeat(i * 7))),
+                3 => page.push_str(&format!(
+                    r#"<img src="//shop.example/i?sid={i}" alt="{}">"#,
+                    "y".repeat(i * 7)
+                )),
                 4 => page.push_str("<!-- <input name=\"sid\" value=\"c\" -->"),
                 _ => page.push_str(&format!("<div {}>", "z".repeat(i * 11))),
             }
@@ -809,7 +825,10 @@ mod tests {
         let cases: &[(&str, &[&str])] = &[
             ("event: endpoint\ndata: /messages?sessionId=m1\n\n", &["m1"]),
             ("event: endpoint\ndata:/messages?sessionId=m2\n\n", &["m2"]),
-            (r#"{"next":"/page?sid=j1","other":"https://evil.example/?sid=no"}"#, &["j1"]),
+            (
+                r#"{"next":"/page?sid=j1","other":"https://evil.example/?sid=no"}"#,
+                &["j1"],
+            ),
             ("see https://shop.example/x?sid=t1 now", &["t1"]),
             ("see https://evil.example/x?sid=no now", &[]),
             (r#"<input name="sid" value="no">"#, &[]),
@@ -830,9 +849,12 @@ mod tests {
         let mut got = Vec::new();
         let mut recent = Recent::new();
         // The foreign link does not count as reported: the local one still is.
-        let body = br#"<a href="https://evil.example/?sid=x1"><a href="/a?sid=x1"><a href="/b?sid=x1">
+        let body =
+            br#"<a href="https://evil.example/?sid=x1"><a href="/a?sid=x1"><a href="/b?sid=x1">
             <a href="/c?sid=x12"><a href="/d?sid=x1">"#;
-        p.scan_whole(Mode::Html, body, HOST, &mut recent, &mut |id| got.push(id.to_vec()));
+        p.scan_whole(Mode::Html, body, HOST, &mut recent, &mut |id| {
+            got.push(id.to_vec())
+        });
         assert_eq!(got, vec![b"x1".to_vec(), b"x12".to_vec(), b"x1".to_vec()]);
     }
 

@@ -249,7 +249,11 @@ mod tests {
         assert_eq!(d.restore_into(&t2, &lock, 2001, EXP), 200);
         for i in 100..300u32 {
             let k = t2.key(&i.to_le_bytes());
-            assert_eq!(t2.lookup(k, 2001, EXP), crate::store::Lookup::Hit(i % 3), "id {i}");
+            assert_eq!(
+                t2.lookup(k, 2001, EXP),
+                crate::store::Lookup::Hit(i % 3),
+                "id {i}"
+            );
         }
         // Restored later than the timeout allows: nothing comes back.
         let (h3, s3) = (Header::default(), slots(64));
@@ -262,14 +266,24 @@ mod tests {
         let (h, s, lock) = (Header::default(), slots(64), Lock::default());
         let t = Table::format(&h, &s, [1, 2]).unwrap();
         for i in 0..400u32 {
-            t.learn(&lock, t.key(&i.to_le_bytes()), 1, 1000 + i, Expiry::idle(10_000), Bind::Keep);
+            t.learn(
+                &lock,
+                t.key(&i.to_le_bytes()),
+                1,
+                1000 + i,
+                Expiry::idle(10_000),
+                Bind::Keep,
+            );
         }
         let bytes = encode(&t, 1400, Expiry::idle(10_000));
         let d = decode(&bytes).unwrap();
         let (h2, s2) = (Header::default(), slots(8));
         let t2 = Table::format(&h2, &s2, d.secret).unwrap();
         let kept = d.restore_into(&t2, &lock, 1400, Expiry::idle(10_000));
-        assert!(kept >= 8 * WAYS, "stored {kept} (an older session may be replaced by a newer one)");
+        assert!(
+            kept >= 8 * WAYS,
+            "stored {kept} (an older session may be replaced by a newer one)"
+        );
         let mut live = 0;
         t2.for_each_live(1400, Expiry::idle(10_000), |_| live += 1);
         assert_eq!(live, 8 * WAYS, "every slot of the smaller table is used");
@@ -301,7 +315,10 @@ mod tests {
         let mut version = good.clone();
         version[8] = 99;
         assert!(matches!(decode(&version), Err(StateError::Version(99, _))));
-        assert!(matches!(decode(b"GIF89a.............................................."), Err(StateError::BadMagic)));
+        assert!(matches!(
+            decode(b"GIF89a.............................................."),
+            Err(StateError::BadMagic)
+        ));
         let mut longer = good.clone();
         longer.extend_from_slice(&[0; 16]);
         assert!(decode(&longer).is_err());
@@ -316,8 +333,15 @@ mod tests {
         write_atomic(&path, b"second", 1).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"second");
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left");
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
         assert!(write_atomic(&dir.join("missing/dir/x"), b"x", 1).is_err());
         fs::remove_dir_all(&dir).unwrap();
     }

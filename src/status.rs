@@ -42,15 +42,60 @@ pub struct UpstreamReport {
 impl ZoneReport {
     fn counters(&self) -> [(&'static str, &'static str, u64, &'static str); 9] {
         [
-            ("capacity", "gauge", self.capacity, "Sessions the zone can hold."),
-            ("entries", "gauge", self.entries, "Live sessions in the zone."),
-            ("hits", "counter", self.hits, "Requests whose id was known and live."),
-            ("misses", "counter", self.misses, "Requests whose id was unknown."),
-            ("expired", "counter", self.expired, "Requests whose id had expired."),
-            ("learned", "counter", self.learned, "Sessions recorded from responses."),
-            ("rebound", "counter", self.rebound, "Sessions moved to another server after failover."),
-            ("evicted", "counter", self.evicted, "Live sessions evicted from a full zone."),
-            ("unscanned", "counter", self.unscanned, "Response bodies not scanned (unknown or broken encoding)."),
+            (
+                "capacity",
+                "gauge",
+                self.capacity,
+                "Sessions the zone can hold.",
+            ),
+            (
+                "entries",
+                "gauge",
+                self.entries,
+                "Live sessions in the zone.",
+            ),
+            (
+                "hits",
+                "counter",
+                self.hits,
+                "Requests whose id was known and live.",
+            ),
+            (
+                "misses",
+                "counter",
+                self.misses,
+                "Requests whose id was unknown.",
+            ),
+            (
+                "expired",
+                "counter",
+                self.expired,
+                "Requests whose id had expired.",
+            ),
+            (
+                "learned",
+                "counter",
+                self.learned,
+                "Sessions recorded from responses.",
+            ),
+            (
+                "rebound",
+                "counter",
+                self.rebound,
+                "Sessions moved to another server after failover.",
+            ),
+            (
+                "evicted",
+                "counter",
+                self.evicted,
+                "Live sessions evicted from a full zone.",
+            ),
+            (
+                "unscanned",
+                "counter",
+                self.unscanned,
+                "Response bodies not scanned (unknown or broken encoding).",
+            ),
         ]
     }
 }

@@ -207,7 +207,6 @@ fn time_of(val: u64) -> u32 {
     val as u32
 }
 
-
 /// Claims `slot` for a session. Any prefix of these three stores leaves a
 /// valid table: at worst an empty slot, never a key with another's payload.
 #[inline]
@@ -349,7 +348,10 @@ impl<'a> Table<'a> {
         let bucket = self.bucket(key);
         // Fast path without the lock: the common case is a page full of
         // links carrying an id that is already recorded.
-        if let Some(slot) = bucket.iter().find(|s| id_of(s.key.load(Ordering::Acquire)) == key) {
+        if let Some(slot) = bucket
+            .iter()
+            .find(|s| id_of(s.key.load(Ordering::Acquire)) == key)
+        {
             let word = slot.key.load(Ordering::Acquire);
             let val = slot.val.load(Ordering::Acquire);
             if slot.key.load(Ordering::Acquire) == word
@@ -371,7 +373,10 @@ impl<'a> Table<'a> {
 
         let _held = Held::new(lock);
         let stats = &self.header.stats;
-        if let Some(slot) = bucket.iter().find(|s| id_of(s.key.load(Ordering::Acquire)) == key) {
+        if let Some(slot) = bucket
+            .iter()
+            .find(|s| id_of(s.key.load(Ordering::Acquire)) == key)
+        {
             let word = slot.key.load(Ordering::Acquire);
             let val = slot.val.load(Ordering::Acquire);
             if exp.expired(word, val, now) {
@@ -423,7 +428,10 @@ impl<'a> Table<'a> {
         }
         let bucket = self.bucket(key);
         let _held = Held::new(lock);
-        if let Some(slot) = bucket.iter().find(|s| id_of(s.key.load(Ordering::Acquire)) == key) {
+        if let Some(slot) = bucket
+            .iter()
+            .find(|s| id_of(s.key.load(Ordering::Acquire)) == key)
+        {
             if time_of(slot.val.load(Ordering::Acquire)) >= time_of(val) {
                 return false;
             }
@@ -549,7 +557,10 @@ mod tests {
     fn max_age_ends_busy_sessions_too() {
         let m = mem(16);
         let t = Table::format(&m.header, &m.slots, [1, 2]).unwrap();
-        let exp = Expiry { idle: 600, max_age: 1800 };
+        let exp = Expiry {
+            idle: 600,
+            max_age: 1800,
+        };
         let k = t.key(b"busy");
         let start = 60 * 1000; // on a minute boundary
         assert_eq!(t.learn(&m.lock, k, 4, start, exp, Bind::Keep), Learned::New);
@@ -559,7 +570,10 @@ mod tests {
         }
         assert_eq!(t.lookup(k, start + 1800, exp), Lookup::Expired);
         // Learned again, it is a new session with a new age.
-        assert_eq!(t.learn(&m.lock, k, 5, start + 1800, exp, Bind::Keep), Learned::New);
+        assert_eq!(
+            t.learn(&m.lock, k, 5, start + 1800, exp, Bind::Keep),
+            Learned::New
+        );
         assert_eq!(t.lookup(k, start + 1900, exp), Lookup::Hit(5));
         // Without max_age the same use keeps it alive.
         let k2 = t.key(b"idle only");

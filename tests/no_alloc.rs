@@ -49,7 +49,11 @@ fn hot_paths_do_not_allocate() {
     let names = Names::defaults();
     let patterns = Patterns::new(&names, 128);
     let page: String = (0..200)
-        .map(|i| format!("<li><a href=\"/item/{i}?PHPSESSID=abcdef{i:04}&amp;x={i}\">item {i}</a></li>\n"))
+        .map(|i| {
+            format!(
+                "<li><a href=\"/item/{i}?PHPSESSID=abcdef{i:04}&amp;x={i}\">item {i}</a></li>\n"
+            )
+        })
         .collect();
     let mut scanner = Box::new(Scanner::new(Mode::Html));
     let header = Header::default();

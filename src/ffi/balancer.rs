@@ -12,12 +12,12 @@ use ngx::ffi::{
     NGX_BUSY, NGX_ERROR, NGX_LOG_EMERG, NGX_OK,
 };
 
+use super::filter::PoolCarry;
 use super::module::{ctx_index, request_ctx, srv_conf, SrvConf};
-use super::{bytes, guard, now};
 use super::request::candidates;
+use super::{bytes, guard, now};
 use crate::extract::MAX_CANDIDATES;
 use crate::inflate::Inflater;
-use super::filter::PoolCarry;
 use crate::scanner::{Mode, Scanner};
 use crate::store::{server_id, Lookup, Table};
 
@@ -285,7 +285,11 @@ unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void)
                 match select(&mut pd.rrp, pc, ctx.target) {
                     Pick::Chosen => {
                         ctx.served = Some(ctx.target);
-                        ngx::ngx_log_debug!((*pc).log, "sticky_session: sticky peer {:08x}", ctx.target);
+                        ngx::ngx_log_debug!(
+                            (*pc).log,
+                            "sticky_session: sticky peer {:08x}",
+                            ctx.target
+                        );
                         return NGX_OK as ngx_int_t;
                     }
                     Pick::Unusable if (*ctx.conf).strict => {
@@ -302,7 +306,11 @@ unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void)
                     Pick::Unusable | Pick::Absent => {}
                 }
             }
-            ngx::ngx_log_debug!((*pc).log, "sticky_session: round robin ({})", ctx.status.as_str());
+            ngx::ngx_log_debug!(
+                (*pc).log,
+                "sticky_session: round robin ({})",
+                ctx.status.as_str()
+            );
             let rc = ngx_http_upstream_get_round_robin_peer(pc, data);
             ctx.served = if rc == NGX_OK as ngx_int_t && !(*pc).name.is_null() {
                 Some(server_id(bytes(&*(*pc).name)))
@@ -414,7 +422,11 @@ unsafe fn find(
 ///
 /// # Safety
 /// `rrp.tried` must cover index `i`; the peer's list must be locked.
-unsafe fn usable(rrp: &ngx_http_upstream_rr_peer_data_t, p: &ngx_http_upstream_rr_peer_t, i: usize) -> bool {
+unsafe fn usable(
+    rrp: &ngx_http_upstream_rr_peer_data_t,
+    p: &ngx_http_upstream_rr_peer_t,
+    i: usize,
+) -> bool {
     // SAFETY: tried has one bit per peer of the larger list.
     let tried = unsafe { *rrp.tried.add(i / BITS) } & (1usize << (i % BITS)) != 0;
     let now = ngx::ffi::ngx_time();

@@ -171,7 +171,8 @@ impl CarryStore for PoolCarry {
         if self.buf.is_null() {
             // SAFETY: the request pool outlives the scanner that lives in it;
             // pcalloc returns zeroed (initialised) memory or NULL.
-            self.buf = unsafe { ngx::ffi::ngx_pcalloc(self.pool, MAX_TOKEN) } as *mut [u8; MAX_TOKEN];
+            self.buf =
+                unsafe { ngx::ffi::ngx_pcalloc(self.pool, MAX_TOKEN) } as *mut [u8; MAX_TOKEN];
         }
         // SAFETY: NULL, or MAX_TOKEN bytes of pool memory owned by this scanner.
         unsafe { self.buf.as_mut() }
@@ -277,7 +278,9 @@ unsafe fn learn_from_body(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) {
                 };
                 ctx.scanner = Some(Scanner::with_recent(mode, store, own()));
             }
-            let Some(scanner) = ctx.scanner.as_mut() else { return };
+            let Some(scanner) = ctx.scanner.as_mut() else {
+                return;
+            };
             let scanner: *mut Scanner<PoolCarry> = scanner;
             // The scanner lives in ctx, which `learn` also borrows: reach it
             // through a raw pointer; learn never touches ctx.scanner.
@@ -290,7 +293,10 @@ unsafe fn learn_from_body(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) {
                             scanner.feed(patterns, host, plain, &mut |id| learn(ctx, scf, log, id))
                         });
                         if inflated.is_err() {
-                            ngx::ngx_log_debug!(log, "sticky_session: body scan stopped, cannot inflate");
+                            ngx::ngx_log_debug!(
+                                log,
+                                "sticky_session: body scan stopped, cannot inflate"
+                            );
                             count_unscanned(scf);
                             ctx.scan = None;
                             return;
@@ -333,6 +339,11 @@ fn learn(ctx: &mut RequestCtx, scf: &SrvConf, log: *mut ngx_log_t, id: &[u8]) {
         ctx.status = Status::New;
     }
     if let Some(o) = outcome {
-        ngx::ngx_log_debug!(log, "sticky_session: learned id for server {:08x}: {:?}", served, o);
+        ngx::ngx_log_debug!(
+            log,
+            "sticky_session: learned id for server {:08x}: {:?}",
+            served,
+            o
+        );
     }
 }

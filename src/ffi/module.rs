@@ -18,9 +18,9 @@ use ngx::ffi::{
 };
 
 use super::balancer::{init_upstream, RequestCtx, Status};
+use super::request::Source;
 use super::zone::{for_each_zone, init_zone, ZoneCtx};
 use super::{bytes, filter, guard};
-use super::request::Source;
 use crate::config::{self, Names, Types, DEFAULT_ZONE_SIZE};
 use crate::scanner::Patterns;
 use crate::store::Expiry;
@@ -170,7 +170,9 @@ unsafe fn has_state(cycle: *mut ngx::ffi::ngx_cycle_t) -> bool {
     unsafe {
         for_each_zone(cycle, |z| {
             if (*z).tag == addr_of_mut!(ngx_http_upstream_sticky_session_module) as *mut c_void {
-                any |= ((*z).data as *const ZoneCtx).as_ref().is_some_and(|c| c.state.len > 0);
+                any |= ((*z).data as *const ZoneCtx)
+                    .as_ref()
+                    .is_some_and(|c| c.state.len > 0);
             }
         });
     }
@@ -182,7 +184,8 @@ unsafe extern "C" fn save_timer(ev: *mut ngx::ffi::ngx_event_t) {
         // SAFETY: ev is SAVE_EVENT, armed by init_process in this worker.
         unsafe {
             save_all(ngx::ffi::ngx_cycle);
-            if ngx::ffi::ngx_exiting == 0 && ngx::ffi::ngx_quit == 0 && ngx::ffi::ngx_terminate == 0 {
+            if ngx::ffi::ngx_exiting == 0 && ngx::ffi::ngx_quit == 0 && ngx::ffi::ngx_terminate == 0
+            {
                 ngx::ffi::ngx_add_timer(ev, STATE_INTERVAL_MS);
             }
         }

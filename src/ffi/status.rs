@@ -118,7 +118,10 @@ unsafe fn collect(r: *mut ngx_http_request_t) -> Vec<ZoneReport> {
             let servers = server_names((*us).peer.data as *mut ngx_http_upstream_rr_peers_t)
                 .into_iter()
                 .map(|name| {
-                    let n = per_server.get(&server_id(name.as_bytes())).copied().unwrap_or(0);
+                    let n = per_server
+                        .get(&server_id(name.as_bytes()))
+                        .copied()
+                        .unwrap_or(0);
                     (name, n)
                 })
                 .collect();

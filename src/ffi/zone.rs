@@ -88,7 +88,14 @@ impl ZoneCtx {
 
     /// Records `key` → `server`, warning (at most once a minute per zone)
     /// when the zone is full and a live session had to be evicted.
-    pub fn learn(&self, log: *mut ngx_log_t, key: u64, server: u32, exp: Expiry, bind: Bind) -> Option<Learned> {
+    pub fn learn(
+        &self,
+        log: *mut ngx_log_t,
+        key: u64,
+        server: u32,
+        exp: Expiry,
+        bind: Bind,
+    ) -> Option<Learned> {
         let table = self.table()?;
         let stats = table.stats();
         let evicted = stats.evicted.load(Ordering::Relaxed);
@@ -314,7 +321,9 @@ unsafe fn previous_zone<'a>(shm_zone: *mut ngx_shm_zone_t) -> Option<&'a ZoneCtx
                 && (*z).shm.addr != (*shm_zone).shm.addr
                 && bytes(&(*z).shm.name) == name
             {
-                found = ((*z).data as *const ZoneCtx).as_ref().filter(|c| !c.header.is_null());
+                found = ((*z).data as *const ZoneCtx)
+                    .as_ref()
+                    .filter(|c| !c.header.is_null());
             }
         });
         found

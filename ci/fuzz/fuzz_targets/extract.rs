@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
     let inside = |id: &[u8]| {
         let base = data.as_ptr() as usize;
         let p = id.as_ptr() as usize;
-        assert!(p >= base && p + id.len() <= base + data.len(), "id outside the input");
+        assert!(
+            p >= base && p + id.len() <= base + data.len(),
+            "id outside the input"
+        );
     };
     let mut check = |id: &[u8]| {
         inside(id);

@@ -43,8 +43,16 @@ fuzz_target!(|data: &[u8]| {
             chunks.push(a);
             rest = b;
         }
-        assert_eq!(scan(&p, mode, &chunks), whole, "chunking changed the ids ({mode:?})");
+        assert_eq!(
+            scan(&p, mode, &chunks),
+            whole,
+            "chunking changed the ids ({mode:?})"
+        );
         let bytes: Vec<&[u8]> = body.chunks(1).collect();
-        assert_eq!(scan(&p, mode, &bytes), whole, "byte-by-byte changed the ids ({mode:?})");
+        assert_eq!(
+            scan(&p, mode, &bytes),
+            whole,
+            "byte-by-byte changed the ids ({mode:?})"
+        );
     }
 });

@@ -15,9 +15,14 @@ impl WriteLock for NoLock {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, ops)) = data.split_first() else { return };
+    let Some((&mode, ops)) = data.split_first() else {
+        return;
+    };
     let few = mode & 1 == 0;
-    let exp = Expiry { idle: 50, max_age: if mode & 2 != 0 { 600 } else { 0 } };
+    let exp = Expiry {
+        idle: 50,
+        max_age: if mode & 2 != 0 { 600 } else { 0 },
+    };
     let header = Header::default();
     let slots: Vec<Slot> = (0..4 * WAYS).map(|_| Slot::default()).collect();
     let t = Table::format(&header, &slots, [7, 9]).unwrap();
@@ -47,10 +52,20 @@ fuzz_target!(|data: &[u8]| {
                     }
                     Some((s, _, born)) => {
                         if few {
-                            assert_eq!(got, if rebind { Learned::Rebound } else { Learned::Kept });
+                            assert_eq!(
+                                got,
+                                if rebind {
+                                    Learned::Rebound
+                                } else {
+                                    Learned::Kept
+                                }
+                            );
                         }
                         if rebind || got == Learned::New {
-                            model.insert(id, (server, now, if got == Learned::New { now } else { born }));
+                            model.insert(
+                                id,
+                                (server, now, if got == Learned::New { now } else { born }),
+                            );
                         } else if got == Learned::Kept {
                             model.insert(id, (s, model[&id].1, born));
                         }
