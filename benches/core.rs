@@ -3,6 +3,7 @@
 //! Run with `cargo bench --no-default-features` (or `make bench-core`).
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use sticky_session::config::Names;
@@ -106,12 +107,37 @@ fn main() {
                 black_box(table.key(id.as_bytes()));
             }
         });
+        // learn of a live session (the refresh path a page full of links takes)
+        let mut now = 1000;
+        let learn_t = best(Duration::from_millis(300), || {
+            now += 1;
+            for i in 0..rounds {
+                let k = probe[(i * 7919) % probe.len()];
+                black_box(table.learn(&NoLock, k, 1, now, Expiry::idle(3600), Bind::Keep));
+            }
+        });
         println!(
-            "  fill {pct:>2}%  lookup {:>5.1} ns   keyed hash of a 16-byte id {:>5.1} ns",
+            "  fill {pct:>2}%  lookup {:>5.1} ns   learn (refresh) {:>5.1} ns   keyed hash of a 16-byte id {:>5.1} ns",
             t.as_nanos() as f64 / rounds as f64,
+            learn_t.as_nanos() as f64 / rounds as f64,
             key_t.as_nanos() as f64 / 1000.0
         );
     }
+    // learn of new sessions into an empty table (takes the write lock)
+    let header2 = Header::default();
+    let slots2: Vec<Slot> = (0..slots_n).map(|_| Slot::default()).collect();
+    let table2 = Table::format(&header2, &slots2, [7, 9]).unwrap();
+    let n_new = slots_n / 2;
+    let t0 = Instant::now();
+    for k in &keys[..n_new] {
+        black_box(table2.learn(&NoLock, *k, 1, 1000, Expiry::idle(3600), Bind::Keep));
+    }
+    println!(
+        "  learn (new session, to 50% fill) {:>5.1} ns",
+        t0.elapsed().as_nanos() as f64 / n_new as f64
+    );
+
+    contention(&keys);
 
     println!("request id extraction, ns per request");
     let short = b"/cart?PHPSESSID=abcdef0123456789".as_slice();
@@ -127,4 +153,111 @@ fn main() {
         });
         println!("  {name:<10} {:>6.1} ns", t.as_nanos() as f64 / 1000.0);
     }
+}
+
+/// A spinlock in shared memory, standing in for nginx's slab mutex.
+struct ShmSpin<'a>(&'a AtomicU32);
+
+impl WriteLock for ShmSpin<'_> {
+    fn lock(&self) {
+        while self
+            .0
+            .compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            std::hint::spin_loop();
+        }
+    }
+    fn unlock(&self) {
+        self.0.store(0, Ordering::Release);
+    }
+}
+
+/// Four processes on one table in shared memory (fork, MAP_SHARED), as
+/// nginx workers are: 90 % lookups, 10 % learns, ns per operation.
+fn contention(keys: &[u64]) {
+    const PROCS: usize = 4;
+    const OPS: usize = 2_000_000;
+    let slots_n = keys.len();
+    let slots_at = std::mem::size_of::<Header>().next_multiple_of(64);
+    let size = slots_at + slots_n * std::mem::size_of::<Slot>() + 64 * (PROCS + 1);
+    // SAFETY: an anonymous shared mapping, zeroed by the kernel; all-zero
+    // bytes are a valid Header, valid Slots and valid atomics.
+    let mem = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(mem, libc::MAP_FAILED, "mmap");
+    let base = mem as *mut u8;
+    // SAFETY: the mapping holds a Header, then the slots, then the lock and
+    // one result word per process, each inside `size` and suitably aligned.
+    let (header, slots, lock, results) = unsafe {
+        (
+            &*(base as *const Header),
+            std::slice::from_raw_parts(base.add(slots_at) as *const Slot, slots_n),
+            &*(base.add(slots_at + slots_n * std::mem::size_of::<Slot>()) as *const AtomicU32),
+            std::slice::from_raw_parts(
+                base.add(slots_at + slots_n * std::mem::size_of::<Slot>() + 64) as *const AtomicU32,
+                PROCS,
+            ),
+        )
+    };
+    let table = Table::format(header, slots, [7, 9]).unwrap();
+    for k in &keys[..slots_n / 2] {
+        table.learn(&ShmSpin(lock), *k, 1, 1000, Expiry::idle(3600), Bind::Keep);
+    }
+    let mut pids = Vec::new();
+    for p in 0..PROCS {
+        // SAFETY: the child only touches the shared table and exits.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            let t = Table::attach(header, slots).unwrap();
+            let start = Instant::now();
+            for i in 0..OPS {
+                let k = keys[(i * 7919 + p * 104_729) % keys.len()];
+                if i % 10 == 0 {
+                    black_box(t.learn(
+                        &ShmSpin(lock),
+                        k,
+                        p as u32,
+                        1000 + (i / 100_000) as u32,
+                        Expiry::idle(3600),
+                        Bind::Keep,
+                    ));
+                } else {
+                    black_box(t.lookup(k, 1000, Expiry::idle(3600)));
+                }
+            }
+            let ns = start.elapsed().as_nanos() as f64 / OPS as f64;
+            results[p].store((ns * 100.0) as u32, Ordering::Release);
+            // SAFETY: leave without running the parent's destructors.
+            unsafe { libc::_exit(0) };
+        }
+        pids.push(pid);
+    }
+    for pid in pids {
+        let mut status = 0;
+        // SAFETY: waiting for our own children.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+    }
+    let per: Vec<f64> = results
+        .iter()
+        .map(|r| r.load(Ordering::Acquire) as f64 / 100.0)
+        .collect();
+    println!(
+        "table shared by {PROCS} processes (90% lookup, 10% learn, 50% fill): {} ns per operation",
+        per.iter()
+            .map(|n| format!("{n:.1}"))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    );
+    // SAFETY: unmapping what we mapped; nothing refers to it any more.
+    unsafe { libc::munmap(mem, size) };
 }
