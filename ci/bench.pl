@@ -59,6 +59,11 @@ mkdir "$dir/html";
     open my $fh, '>', "$dir/html/page64k.html" or die;
     print $fh $page;
     close $fh;
+    # The same page as PHP writes it: ?PHPSESSID=...
+    (my $php = $page) =~ s/\?sid=/?PHPSESSID=/g;
+    open $fh, '>', "$dir/html/php64k.html" or die;
+    print $fh $php;
+    close $fh;
     # 100,000 session ids to learn before the hit-path measurement.
     open $fh, '>', "$dir/html/learn.html" or die;
     print $fh "<html><body>\n";
@@ -92,7 +97,7 @@ http {
         listen 127.0.0.1:$port{B2} reuseport backlog=4096;
         default_type text/html;
         root $dir/html;
-        location = /page64k.html { sub_filter SIDPLACEHOLDER \$request_id; sub_filter_once off; }
+        location ~ ^/(page|php)64k.html\$ { sub_filter SIDPLACEHOLDER \$request_id; sub_filter_once off; }
         location = /learn.html { }
         location / { return 200 "backend \$server_port\\n"; }
     }
@@ -118,6 +123,7 @@ http {
     upstream hash      { hash \$arg_sid consistent; $servers }
     upstream sticky    { sticky_session name=sid zone=bench:16m; $servers }
     upstream learn     { sticky_session name=sid zone=learn:16m; $servers }
+    upstream learn_php { sticky_session name=PHPSESSID zone=learn_php:16m; $servers }
     upstream rr_zk     { zone rr_zk 64k; $servers keepalive 16; }
     upstream sticky_zk { zone sticky_zk 64k; sticky_session name=sid zone=bench_zk:16m; $servers keepalive 16; }
     server {
@@ -127,6 +133,7 @@ http {
         location /hit/     { proxy_pass http://sticky/; }
         location /miss/    { proxy_pass http://sticky/; }
         location /learn64k/ { proxy_pass http://learn/; }
+        location /learnphp64k/ { proxy_pass http://learn_php/; }
         location /rr64k/   { proxy_pass http://rr/; }
         location /sub64k/  { proxy_pass http://rr/; sub_filter 'Lorem' 'Ipsum'; }
         location /rr_zk/   { proxy_pass http://rr_zk/; }
@@ -147,7 +154,8 @@ my @configs = (
     [hit          => 'sticky_session hit (100,000 live)',  sub { '/hit/x?sid=known' . (1 + ($_[0] * 7919) % 100_000) }],
     [miss         => 'sticky_session miss (unknown ids)',  sub { "/miss/x?sid=unknown$_[0]" }],
     [roundrobin64k => '64 KB page, round robin',           sub { '/rr64k/page64k.html' }],
-    [learn64k     => '64 KB page, learning a new id',      sub { '/learn64k/page64k.html' }],
+    [learn64k     => '64 KB page, learning a new ?sid=',   sub { '/learn64k/page64k.html' }],
+    [learnphp64k  => '64 KB page, learning ?PHPSESSID=',    sub { '/learnphp64k/php64k.html' }],
     [subfilter64k => '64 KB page, sub_filter one string',  sub { '/sub64k/page64k.html' }],
     [rr_zk        => 'round robin, zone + keepalive',      sub { "/rr_zk/x?sid=known$_[0]" }],
     [sticky_zk    => 'sticky hit, zone + keepalive',       sub { '/sticky_zk/x?sid=known' . (1 + ($_[0] * 7919) % 100_000) }],
@@ -286,6 +294,8 @@ my @ratios = (
     [hash_vs_roundrobin => 'hash', 'roundrobin'],
     [learn64k_vs_roundrobin64k => 'learn64k', 'roundrobin64k'],
     [learn64k_vs_subfilter64k => 'learn64k', 'subfilter64k'],
+    [learnphp64k_vs_roundrobin64k => 'learnphp64k', 'roundrobin64k'],
+    [learnphp64k_vs_subfilter64k => 'learnphp64k', 'subfilter64k'],
     [zone_keepalive_vs_plain => 'sticky_zk', 'rr_zk'],
 );
 printf "RATIO %s %.3f\n", $_->[0], $ir{ $_->[1] } / $ir{ $_->[2] } for @ratios;
