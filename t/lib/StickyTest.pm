@@ -145,11 +145,13 @@ sub reload {
 # Stops nginx only (graceful QUIT, or $signal), leaving backends running.
 sub stop_nginx {
     my ($self, $signal) = @_;
-    if (my $pid = delete $self->{pid}) {
+    if (my $pid = $self->{pid}) {
+        my @workers = $self->workers;
+        delete $self->{pid};
         kill $signal // 'QUIT', $pid;
         my $deadline = time + 10 * $SLOW;
         while (kill(0, $pid) && time < $deadline) { sleep 0.05 }
-        kill 'KILL', $pid if kill 0, $pid;
+        kill 'KILL', $pid, @workers if kill 0, $pid;
     }
     unlink "$self->{dir}/logs/nginx.pid";
     return $self;
@@ -175,7 +177,9 @@ sub DESTROY {
     # Forked helpers (load clients) must not tear down what they did not start.
     return if ($self->{owner} // $$) != $$;
     for my $b (@{ $self->{backends} || [] }) { kill 'KILL', $b; waitpid $b, 0 }
-    kill 'KILL', $self->{pid} if $self->{pid};
+    # A test that died early: stop nginx (TERM, so the master takes its
+    # workers along; a KILLed master would leave them running).
+    $self->stop_nginx('TERM') if $self->{pid};
 }
 
 sub error_log {
