@@ -41,12 +41,13 @@ pub fn valid_id(v: &[u8], max_len: usize) -> bool {
 /// request with thousands of parameters costs a bounded number of lookups.
 pub const MAX_CANDIDATES: usize = 4;
 
-/// Calls `f` with each `NAME=VALUE` value in `pairs` (split by any byte of
-/// `seps`), names in configuration order, until `f` returns true. Returns
+/// Calls `f` with each `NAME=VALUE` value in `pairs` (split by `sep_a` or
+/// `sep_b`), names in configuration order, until `f` returns true. Returns
 /// whether it did.
 fn each_pair<'a>(
     pairs: &'a [u8],
-    seps: &[u8],
+    sep_a: u8,
+    sep_b: u8,
     names: &Names,
     f: &mut dyn FnMut(&'a [u8]) -> bool,
 ) -> bool {
@@ -54,14 +55,19 @@ fn each_pair<'a>(
         return false;
     }
     for name in names.iter() {
-        for pair in pairs.split(|c| seps.contains(c)) {
-            let pair = pair.trim_ascii_start();
-            let Some(v) = pair.strip_prefix(name).and_then(|p| p.strip_prefix(b"=")) else {
-                continue;
-            };
-            if f(v) {
-                return true;
+        let mut rest = pairs;
+        loop {
+            let end = memchr::memchr2(sep_a, sep_b, rest).unwrap_or(rest.len());
+            let pair = rest[..end].trim_ascii_start();
+            if let Some(v) = pair.strip_prefix(name).and_then(|p| p.strip_prefix(b"=")) {
+                if f(v) {
+                    return true;
+                }
             }
+            if end == rest.len() {
+                break;
+            }
+            rest = &rest[end + 1..];
         }
     }
     false
@@ -76,7 +82,7 @@ pub fn query_ids<'a>(
     max_len: usize,
     f: &mut dyn FnMut(&'a [u8]) -> bool,
 ) -> bool {
-    each_pair(query, b"&;", names, &mut |v| valid_id(v, max_len) && f(v))
+    each_pair(query, b'&', b';', names, &mut |v| valid_id(v, max_len) && f(v))
 }
 
 /// Each id in path parameters, `/cart;jsessionid=ID/x`, as Java servlets
@@ -88,9 +94,13 @@ pub fn path_param_ids<'a>(
     max_len: usize,
     f: &mut dyn FnMut(&'a [u8]) -> bool,
 ) -> bool {
+    let Some(first) = memchr::memchr(b';', path) else {
+        return false;
+    };
+    let params = &path[first..];
     for name in names.iter() {
-        for p in path.split(|&c| c == b';').skip(1) {
-            let p = &p[..p.iter().position(|&c| c == b'/').unwrap_or(p.len())];
+        for p in params.split(|&c| c == b';').skip(1) {
+            let p = &p[..memchr::memchr(b'/', p).unwrap_or(p.len())];
             let Some(v) = p.strip_prefix(name).and_then(|p| p.strip_prefix(b"=")) else {
                 continue;
             };
@@ -118,7 +128,7 @@ pub fn cookie_ids<'a>(
             .unwrap_or(v);
         valid_id(v, max_len) && f(v)
     };
-    each_pair(header, b";", names, &mut unquote)
+    each_pair(header, b';', b';', names, &mut unquote)
 }
 
 /// The id a `Set-Cookie` header value hands out, if it sets a configured
@@ -159,7 +169,7 @@ pub fn is_form(content_type: &[u8]) -> bool {
 
 /// Splits a request target into path and query (without the `?`).
 pub fn split_target(target: &[u8]) -> (&[u8], &[u8]) {
-    match target.iter().position(|&c| c == b'?') {
+    match memchr::memchr(b'?', target) {
         Some(q) => (&target[..q], &target[q + 1..]),
         None => (target, &target[target.len()..]),
     }
