@@ -82,7 +82,9 @@ pub fn query_ids<'a>(
     max_len: usize,
     f: &mut dyn FnMut(&'a [u8]) -> bool,
 ) -> bool {
-    each_pair(query, b'&', b';', names, &mut |v| valid_id(v, max_len) && f(v))
+    each_pair(query, b'&', b';', names, &mut |v| {
+        valid_id(v, max_len) && f(v)
+    })
 }
 
 /// Each id in path parameters, `/cart;jsessionid=ID/x`, as Java servlets
