@@ -187,7 +187,8 @@ sub request {
         while (1) {
             my $line = '';
             while ($line !~ /\r\n$/) { sysread($s, my $b, 1) or die; $line .= $b }
-            my $size = hex $line;
+            (my $digits = $line) =~ s/[;\r\n].*//s;
+            my $size = hex $digits;
             my $rest = $size + 2;
             while ($rest > 0) { my $n = sysread($s, my $b, $rest) or die; $rest -= $n }
             last if $size == 0;
