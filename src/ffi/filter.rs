@@ -271,20 +271,18 @@ unsafe fn learn_from_body(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) {
                 ctx.scan = None;
                 return;
             }
-            if ctx.scanner.is_none() {
-                let store = PoolCarry {
-                    pool: (*r).pool,
-                    buf: core::ptr::null_mut(),
-                };
-                ctx.scanner = Some(Scanner::with_recent(mode, store, own()));
-            }
-            let Some(scanner) = ctx.scanner.as_mut() else {
-                return;
+            // Take the scanner out of ctx while `learn` borrows ctx; it goes
+            // back below unless the body ended.
+            let mut scanner = match ctx.scanner.take() {
+                Some(s) => s,
+                None => {
+                    let store = PoolCarry {
+                        pool: (*r).pool,
+                        buf: core::ptr::null_mut(),
+                    };
+                    Scanner::with_recent(mode, store, own())
+                }
             };
-            let scanner: *mut Scanner<PoolCarry> = scanner;
-            // The scanner lives in ctx, which `learn` also borrows: reach it
-            // through a raw pointer; learn never touches ctx.scanner.
-            let scanner = &mut *scanner;
             if !data.is_empty() {
                 match ctx.inflater.as_mut() {
                     None => scanner.feed(patterns, host, data, &mut |id| learn(ctx, scf, log, id)),
@@ -309,6 +307,7 @@ unsafe fn learn_from_body(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) {
                 ctx.scan = None;
                 return;
             }
+            ctx.scanner = Some(scanner);
         }
     }
 }
