@@ -169,10 +169,11 @@ pub struct PoolCarry {
 impl CarryStore for PoolCarry {
     fn get(&mut self) -> Option<&mut [u8; MAX_TOKEN]> {
         if self.buf.is_null() {
+            let pool = self.pool;
             // SAFETY: the request pool outlives the scanner that lives in it;
             // pcalloc returns zeroed (initialised) memory or NULL.
-            self.buf =
-                unsafe { ngx::ffi::ngx_pcalloc(self.pool, MAX_TOKEN) } as *mut [u8; MAX_TOKEN];
+            let mem = unsafe { ngx::ffi::ngx_pcalloc(pool, MAX_TOKEN) };
+            self.buf = mem as *mut [u8; MAX_TOKEN];
         }
         // SAFETY: NULL, or MAX_TOKEN bytes of pool memory owned by this scanner.
         unsafe { self.buf.as_mut() }
