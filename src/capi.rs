@@ -527,17 +527,10 @@ pub unsafe extern "C" fn sticky_store_lookup(
     max_age: u32,
     server: *mut u32,
 ) -> c_int {
-    guarded(|| {
-        // SAFETY: per the contract.
-        let (Some(s), Some(id)) = (unsafe { store.as_ref() }, unsafe { slice(id, id_len) }) else {
-            return STICKY_EINVAL;
-        };
-        let Some(t) = s.table() else {
-            return STICKY_ENOMEM;
-        };
-        if server.is_null() || id.is_empty() {
-            return STICKY_EINVAL;
-        }
+    if server.is_null() {
+        return STICKY_EINVAL;
+    }
+    let run = |_: &StickyStore, t: &Table<'_>, id: &[u8]| {
         let exp = Expiry { idle, max_age };
         let found = t.lookup(t.key(id), now, exp);
         t.count(found);
@@ -550,7 +543,9 @@ pub unsafe extern "C" fn sticky_store_lookup(
             Lookup::Miss => STICKY_NOT_FOUND,
             Lookup::Expired => STICKY_EXPIRED,
         }
-    })
+    };
+    // SAFETY: per the contract.
+    unsafe { with_session(store, id, id_len, run) }
 }
 
 /// Records that session `id` lives on `server`. A live session on another
@@ -570,6 +565,42 @@ pub unsafe extern "C" fn sticky_store_learn(
     max_age: u32,
     rebind: c_int,
 ) -> c_int {
+    // SAFETY: per the contract.
+    unsafe {
+        with_session(store, id, id_len, |s, t, id| {
+            let bind = if rebind != 0 {
+                Bind::Rebind
+            } else {
+                Bind::Keep
+            };
+            match t.learn(
+                &CallerLock(s),
+                t.key(id),
+                server,
+                now,
+                Expiry { idle, max_age },
+                bind,
+            ) {
+                Learned::New => STICKY_LEARNED_NEW,
+                Learned::Refreshed => STICKY_LEARNED_REFRESHED,
+                Learned::Kept => STICKY_LEARNED_KEPT,
+                Learned::Rebound => STICKY_LEARNED_REBOUND,
+            }
+        })
+    }
+}
+
+/// Validates a store handle and a non-empty id, then runs `f` on the
+/// attached table; never unwinds into C.
+///
+/// # Safety
+/// `store` must be NULL or a live handle; `id` must point at `id_len` bytes.
+unsafe fn with_session(
+    store: *const StickyStore,
+    id: *const u8,
+    id_len: usize,
+    f: impl FnOnce(&StickyStore, &Table<'_>, &[u8]) -> c_int,
+) -> c_int {
     guarded(|| {
         // SAFETY: per the contract.
         let (Some(s), Some(id)) = (unsafe { store.as_ref() }, unsafe { slice(id, id_len) }) else {
@@ -581,24 +612,7 @@ pub unsafe extern "C" fn sticky_store_learn(
         if id.is_empty() {
             return STICKY_EINVAL;
         }
-        let bind = if rebind != 0 {
-            Bind::Rebind
-        } else {
-            Bind::Keep
-        };
-        match t.learn(
-            &CallerLock(s),
-            t.key(id),
-            server,
-            now,
-            Expiry { idle, max_age },
-            bind,
-        ) {
-            Learned::New => STICKY_LEARNED_NEW,
-            Learned::Refreshed => STICKY_LEARNED_REFRESHED,
-            Learned::Kept => STICKY_LEARNED_KEPT,
-            Learned::Rebound => STICKY_LEARNED_REBOUND,
-        }
+        f(s, &t, id)
     })
 }
 

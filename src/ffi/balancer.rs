@@ -515,12 +515,15 @@ pub fn rebind_if_moved(ctx: &mut RequestCtx, log: *mut ngx::ffi::ngx_log_t) {
         return;
     };
     let Some(zone) = scf.zone_ctx() else { return };
-    if zone
-        .learn(log, ctx.key, served, scf.expiry, crate::store::Bind::Rebind)
-        .is_none()
-    {
-        return;
-    }
+    let Some(table) = zone.table() else { return };
+    zone.learn(
+        &table,
+        log,
+        ctx.key,
+        served,
+        scf.expiry,
+        crate::store::Bind::Rebind,
+    );
     ngx::ngx_log_debug!(
         log,
         "sticky_session: server {:08x} unusable, session rebound to {:08x}",

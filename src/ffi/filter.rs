@@ -334,16 +334,14 @@ fn learn(ctx: &mut RequestCtx, scf: &SrvConf, log: *mut ngx_log_t, id: &[u8]) {
     if key == ctx.key && !ctx.known {
         return;
     }
-    let outcome = zone.learn(log, key, served, scf.expiry, Bind::Keep);
-    if outcome == Some(Learned::New) && !ctx.known {
+    let outcome = zone.learn(&table, log, key, served, scf.expiry, Bind::Keep);
+    if outcome == Learned::New && !ctx.known {
         ctx.status = Status::New;
     }
-    if let Some(o) = outcome {
-        ngx::ngx_log_debug!(
-            log,
-            "sticky_session: learned id for server {:08x}: {:?}",
-            served,
-            o
-        );
-    }
+    ngx::ngx_log_debug!(
+        log,
+        "sticky_session: learned id for server {:08x}: {:?}",
+        served,
+        outcome
+    );
 }

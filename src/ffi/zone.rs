@@ -90,13 +90,13 @@ impl ZoneCtx {
     /// when the zone is full and a live session had to be evicted.
     pub fn learn(
         &self,
+        table: &Table<'_>,
         log: *mut ngx_log_t,
         key: u64,
         server: u32,
         exp: Expiry,
         bind: Bind,
-    ) -> Option<Learned> {
-        let table = self.table()?;
+    ) -> Learned {
         let stats = table.stats();
         let evicted = stats.evicted.load(Ordering::Relaxed);
         let now = now();
@@ -123,7 +123,7 @@ impl ZoneCtx {
                 );
             }
         }
-        Some(outcome)
+        outcome
     }
 
     /// Writes the state file, if the zone has one.
