@@ -67,7 +67,7 @@ mkdir "$dir/html";
     # 100,000 session ids to learn before the hit-path measurement.
     open $fh, '>', "$dir/html/learn.html" or die;
     print $fh "<html><body>\n";
-    print $fh "<a href=\"/n?sid=known$_\">$_</a>\n" for 1 .. 100_000;
+    printf $fh "<a href=\"/n?sid=known%06d\">%d</a>\n", $_, $_ for 1 .. 100_000;
     print $fh "</body></html>\n";
     close $fh;
 }
@@ -106,7 +106,35 @@ CONF
 system($NGINX, '-p', "$dir/backend/", '-c', 'nginx.conf') == 0 or die "backend nginx failed\n";
 
 # --- front nginx ------------------------------------------------------------
+# Every configuration has its own server block with one `location /` and is
+# sent the same request lines, so that the figures differ only by what the
+# upstream and filter configuration cost (not by nginx's location lookup or
+# request-line parsing of longer URIs).
 my $servers = "server 127.0.0.1:$port{B1}; server 127.0.0.1:$port{B2};";
+
+# name, description, upstream, extra location directives, request URI as a
+# function of the request number (ids known to the table, unknown, or none).
+my $known = sub { sprintf '/x?sid=known%06d', 1 + ($_[0] * 7919) % 100_000 };
+my $unknown = sub { sprintf '/x?sid=known%06d', 100_001 + ($_[0] * 7919) % 100_000 };
+my @configs = (
+    [roundrobin    => 'plain round robin',                 'rr',        '', $known],
+    [hash          => 'hash $arg_sid consistent',          'hash',      '', $known],
+    [hit           => 'sticky_session hit (100,000 live)', 'sticky',    '', $known],
+    [miss          => 'sticky_session miss (unknown ids)', 'sticky',    '', $unknown],
+    [roundrobin64k => '64 KB page, round robin',           'rr',        '', sub { '/page64k.html' }],
+    [learn64k      => '64 KB page, learning a new ?sid=',  'learn',     '', sub { '/page64k.html' }],
+    [learnphp64k   => '64 KB page, learning ?PHPSESSID=',  'learn_php', '', sub { '/php64k.html' }],
+    [subfilter64k  => '64 KB page, sub_filter one string', 'rr',        "sub_filter 'Lorem' 'Ipsum';", sub { '/page64k.html' }],
+    [rr_zk         => 'round robin, zone + keepalive',     'rr_zk',     '', $known],
+    [sticky_zk     => 'sticky hit, zone + keepalive',      'sticky_zk', '', $known],
+);
+my $front_servers = '';
+for my $c (@configs) {
+    my ($name, undef, $upstream, $extra) = @$c;
+    my $listen = $t->port("F_$name");
+    $front_servers .= "    server { listen 127.0.0.1:$listen backlog=4096;"
+        . " location / { proxy_pass http://$upstream; $extra } }\n";
+}
 my $front_conf = <<"CONF";
 load_module $MODULE;
 worker_processes 1;
@@ -126,19 +154,12 @@ http {
     upstream learn_php { sticky_session name=PHPSESSID zone=learn_php:16m; $servers }
     upstream rr_zk     { zone rr_zk 64k; $servers keepalive 16; }
     upstream sticky_zk { zone sticky_zk 64k; sticky_session name=sid zone=bench_zk:16m; $servers keepalive 16; }
+$front_servers
     server {
         listen 127.0.0.1:$port{FRONT} backlog=4096;
-        location /rr/      { proxy_pass http://rr/; }
-        location /hash/    { proxy_pass http://hash/; }
-        location /hit/     { proxy_pass http://sticky/; }
-        location /miss/    { proxy_pass http://sticky/; }
-        location /learn64k/ { proxy_pass http://learn/; }
-        location /learnphp64k/ { proxy_pass http://learn_php/; }
-        location /rr64k/   { proxy_pass http://rr/; }
-        location /sub64k/  { proxy_pass http://rr/; sub_filter 'Lorem' 'Ipsum'; }
-        location /rr_zk/   { proxy_pass http://rr_zk/; }
-        location /sticky_zk/ { proxy_pass http://sticky_zk/; }
         location = /status { sticky_session_status; }
+        location / { proxy_pass http://sticky; }
+        location /zk/ { proxy_pass http://sticky_zk/; }
     }
 }
 CONF
@@ -146,24 +167,11 @@ mkdir "$dir/front";
 mkdir "$dir/front/logs";
 write_conf("$dir/front/nginx.conf", $front_conf);
 
-# What each configuration requests: a path, and a function of the request
-# number for its query (ids known, unknown, or none).
-my @configs = (
-    [roundrobin   => 'plain round robin',                 sub { "/rr/x?sid=known$_[0]" }],
-    [hash         => 'hash $arg_sid consistent',           sub { "/hash/x?sid=known$_[0]" }],
-    [hit          => 'sticky_session hit (100,000 live)',  sub { '/hit/x?sid=known' . (1 + ($_[0] * 7919) % 100_000) }],
-    [miss         => 'sticky_session miss (unknown ids)',  sub { "/miss/x?sid=unknown$_[0]" }],
-    [roundrobin64k => '64 KB page, round robin',           sub { '/rr64k/page64k.html' }],
-    [learn64k     => '64 KB page, learning a new ?sid=',   sub { '/learn64k/page64k.html' }],
-    [learnphp64k  => '64 KB page, learning ?PHPSESSID=',    sub { '/learnphp64k/php64k.html' }],
-    [subfilter64k => '64 KB page, sub_filter one string',  sub { '/sub64k/page64k.html' }],
-    [rr_zk        => 'round robin, zone + keepalive',      sub { "/rr_zk/x?sid=known$_[0]" }],
-    [sticky_zk    => 'sticky hit, zone + keepalive',       sub { '/sticky_zk/x?sid=known' . (1 + ($_[0] * 7919) % 100_000) }],
-);
-
 # A keep-alive client issuing exact request counts.
 sub client {
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port{FRONT}", Timeout => 30) or die "connect: $!";
+    my ($port) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:" . ($port // $port{FRONT}), Timeout => 30)
+        or die "connect: $!";
     return $s;
 }
 sub request {
@@ -200,7 +208,7 @@ sub request {
 sub learn_ids {
     my $s = client();
     # Whichever backend answers, all 100,000 ids are learned from the page.
-    request($s, $_) for '/hit/learn.html', '/sticky_zk/learn.html';
+    request($s, $_) for '/learn.html', '/zk/learn.html';
     close $s;
 }
 
@@ -227,9 +235,9 @@ my %ir;
     push @started, $pid;
     wait_port();
     learn_ids();
-    my $s = client();
     for my $c (@configs) {
-        my ($name, undef, $uri) = @$c;
+        my ($name, undef, undef, undef, $uri) = @$c;
+        my $s = client($t->port("F_$name"));
         request($s, $uri->($_)) for 1 .. $WARM;
         system("callgrind_control -z $pid >/dev/null") == 0 or die "callgrind_control -z failed\n";
         request($s, $uri->($WARM + $_)) for 1 .. $N;
@@ -241,8 +249,8 @@ my %ir;
         $ir{$name} = $total / $N;
         # BENCH_PROFILE=1 keeps a callgrind dump per configuration.
         system("callgrind_control --dump=$name $pid >/dev/null") if $ENV{BENCH_PROFILE};
+        close $s;
     }
-    close $s;
     kill 'QUIT', $pid;
     waitpid $pid, 0;
     @started = ();
@@ -257,9 +265,9 @@ if (`which wrk 2>/dev/null`) {
     learn_ids();
     for my $round (1 .. $ROUNDS) {
         for my $c (@configs) {
-            my ($name, undef, $uri) = @$c;
-            my $path = $uri->(42);
-            my $out = `taskset -c 1 wrk -t1 -c8 -d${SECONDS}s --latency 'http://127.0.0.1:$port{FRONT}$path' 2>&1`;
+            my ($name, undef, undef, undef, $uri) = @$c;
+            my $url = 'http://127.0.0.1:' . $t->port("F_$name") . $uri->(42);
+            my $out = `taskset -c 1 wrk -t1 -c8 -d${SECONDS}s --latency '$url' 2>&1`;
             my ($rps) = $out =~ /Requests\/sec:\s*([\d.]+)/;
             my ($p99, $unit) = $out =~ /^\s*99%\s+([\d.]+)(us|ms|s)/m;
             $p99 *= { us => 1, ms => 1000, s => 1e6 }->{$unit} if defined $p99;
