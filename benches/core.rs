@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use sticky_session::config::Names;
 use sticky_session::extract::request_id;
-use sticky_session::scanner::{Mode, Patterns, Scanner};
+use sticky_session::scanner::{Flow, Mode, Patterns, Scanner};
 use sticky_session::store::{Bind, Expiry, Header, Slot, Table, WriteLock, WAYS};
 
 struct NoLock;
@@ -34,9 +34,15 @@ fn scan_gbps(p: &Patterns, body: &[u8], chunk: usize) -> f64 {
     let t = best(Duration::from_millis(400), || {
         let mut n = 0usize;
         for c in body.chunks(chunk) {
-            s.feed(p, b"shop.example", c, &mut |_| n += 1);
+            let _ = s.feed(p, b"shop.example", c, &mut |_| {
+                n += 1;
+                Flow::Continue(())
+            });
         }
-        s.finish(p, b"shop.example", &mut |_| n += 1);
+        let _ = s.finish(p, b"shop.example", &mut |_| {
+            n += 1;
+            Flow::Continue(())
+        });
         black_box(n);
     });
     body.len() as f64 / t.as_secs_f64() / 1e9

@@ -154,12 +154,16 @@ http {
     upstream learn_php { sticky_session name=PHPSESSID zone=learn_php:16m; $servers }
     upstream rr_zk     { zone rr_zk 64k; $servers keepalive 16; }
     upstream sticky_zk { zone sticky_zk 64k; sticky_session name=sid zone=bench_zk:16m; $servers keepalive 16; }
+    # Teachers: the same zones and servers, learning every id of a page, to
+    # fill the tables with 100,000 sessions before the hit path is measured.
+    upstream teach     { sticky_session name=sid zone=bench:16m learn=all; $servers }
+    upstream teach_zk  { zone teach_zk 64k; sticky_session name=sid zone=bench_zk:16m learn=all; $servers keepalive 16; }
 $front_servers
     server {
         listen 127.0.0.1:$port{FRONT} backlog=4096;
         location = /status { sticky_session_status; }
-        location / { proxy_pass http://sticky; }
-        location /zk/ { proxy_pass http://sticky_zk/; }
+        location / { proxy_pass http://teach; }
+        location /zk/ { proxy_pass http://teach_zk/; }
     }
 }
 CONF
@@ -184,9 +188,9 @@ sub request {
     }
     my ($status) = $head =~ m{^HTTP/1\.1 (\d+)};
     my $len;
+    my $body = '';
     if ($head =~ /^Content-Length:\s*(\d+)/mi) {
         $len = $1;
-        my $body = '';
         while (length $body < $len) {
             my $n = sysread($s, my $b, $len - length $body) or die "short body";
             $body .= $b;
@@ -203,6 +207,18 @@ sub request {
         }
     }
     die "status $status for $uri\n" unless $status == 200;
+    return $body;
+}
+
+# The session table's counters (JSON status page), to check that each
+# configuration measured the path it claims to.
+sub counters {
+    my ($zone) = @_;
+    my $s = client();
+    my $json = request($s, '/status');
+    close $s;
+    my ($z) = $json =~ /"\Q$zone\E":\{([^}]*)\}/ or die "no zone $zone in status: $json\n";
+    return { map { /"(\w+)":(\d+)/ ? ($1 => $2) : () } split /,/, $z };
 }
 
 sub learn_ids {
@@ -235,8 +251,10 @@ my %ir;
     push @started, $pid;
     wait_port();
     learn_ids();
+    my %expect = (hit => ['bench', 'hits'], miss => ['bench', 'misses'], sticky_zk => ['bench_zk', 'hits']);
     for my $c (@configs) {
         my ($name, undef, undef, undef, $uri) = @$c;
+        my $before = $expect{$name} && counters($expect{$name}[0]);
         my $s = client($t->port("F_$name"));
         request($s, $uri->($_)) for 1 .. $WARM;
         system("callgrind_control -z $pid >/dev/null") == 0 or die "callgrind_control -z failed\n";
@@ -250,6 +268,12 @@ my %ir;
         # BENCH_PROFILE=1 keeps a callgrind dump per configuration.
         system("callgrind_control --dump=$name $pid >/dev/null") if $ENV{BENCH_PROFILE};
         close $s;
+        if (my $e = $expect{$name}) {
+            my ($zone, $what) = @$e;
+            my $n = counters($zone)->{$what} - $before->{$what};
+            die "$name: $n of " . ($WARM + $N) . " requests counted as $what in zone $zone\n"
+                unless $n == $WARM + $N;
+        }
     }
     kill 'QUIT', $pid;
     waitpid $pid, 0;

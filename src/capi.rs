@@ -17,7 +17,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::config::{Names, MAX_ID_LEN_LIMIT, MAX_NAMES};
 use crate::extract::{cookie_ids, path_param_ids, query_ids, split_target};
-use crate::scanner::{Mode, Patterns, Scanner};
+use crate::scanner::{Flow, Mode, Patterns, Scanner};
 use crate::store::{
     self, Bind, Expiry, Header, Learned, Lookup, Slot, Table, WriteLock, HEADER_SIZE, WAYS,
 };
@@ -294,7 +294,8 @@ pub unsafe extern "C" fn sticky_scanner_feed(
     // SAFETY: per the contract.
     unsafe {
         with_scanner(scanner, found, user, |s, p, host, report| {
-            s.feed(p, host, chunk, &mut &mut *report)
+            // The C callback cannot stop the scan: every id is reported.
+            let _ = s.feed(p, host, chunk, &mut &mut *report);
         })
     }
 }
@@ -313,7 +314,7 @@ pub unsafe extern "C" fn sticky_scanner_finish(
     // SAFETY: per the contract.
     unsafe {
         with_scanner(scanner, found, user, |s, p, host, report| {
-            s.finish(p, host, &mut &mut *report)
+            let _ = s.finish(p, host, &mut &mut *report);
         })
     }
 }
@@ -326,7 +327,7 @@ unsafe fn with_scanner(
     scanner: *mut StickyScanner,
     found: StickyFoundFn,
     user: *mut c_void,
-    step: impl FnOnce(&mut Scanner, &Patterns, &[u8], &mut dyn FnMut(&[u8])),
+    step: impl FnOnce(&mut Scanner, &Patterns, &[u8], &mut dyn FnMut(&[u8]) -> Flow),
 ) -> c_int {
     guarded(|| {
         // SAFETY: per the contract.
@@ -342,6 +343,7 @@ unsafe fn with_scanner(
                 // SAFETY: the caller's callback, with a valid id slice.
                 unsafe { f(user, id.as_ptr(), id.len()) }
             }
+            Flow::Continue(())
         };
         step(&mut s.scanner, &c.patterns, &s.host, &mut report);
         STICKY_OK

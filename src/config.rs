@@ -186,6 +186,21 @@ pub struct Directive<'a> {
     pub strict: bool,
     /// `state=FILE`: where the table is saved and restored.
     pub state: Option<&'a [u8]>,
+    /// `learn=`: how many of a response's ids are learned.
+    pub learn: Learn,
+}
+
+/// How many ids one response teaches (`learn=`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Learn {
+    /// `learn=first` (default): a response hands out one session, so the
+    /// first id learned from it (headers first, then the body) ends the
+    /// scan; the rest of the body is passed on unread.
+    #[default]
+    First,
+    /// `learn=all`: every id in the response is learned (for applications
+    /// whose pages hand out several sessions, e.g. one regenerated mid-page).
+    All,
 }
 
 /// Why a directive was refused; `Display` gives the phrase nginx prints after
@@ -220,6 +235,8 @@ pub enum ConfigError {
     InvalidFallback(String),
     /// `state=` with an empty path.
     InvalidState(String),
+    /// `learn=` other than first/all.
+    InvalidLearn(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -252,6 +269,9 @@ impl fmt::Display for ConfigError {
                 write!(f, "invalid fallback \"{p}\" (\"on\" or \"off\")")
             }
             ConfigError::InvalidState(p) => write!(f, "invalid state file \"{p}\""),
+            ConfigError::InvalidLearn(p) => {
+                write!(f, "invalid learn \"{p}\" (\"first\" or \"all\")")
+            }
             ConfigError::InvalidMaxIdLen(p) => write!(
                 f,
                 "invalid max_id_len \"{p}\" (1-{MAX_ID_LEN_LIMIT})"
@@ -275,6 +295,7 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
     let mut max_age = None;
     let mut strict = None;
     let mut state = None;
+    let mut learn = None;
 
     for &arg in args {
         if let Some(v) = arg.strip_prefix(b"name=") {
@@ -344,6 +365,15 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
                 return Err(ConfigError::InvalidState(lossy(v)));
             }
             state = Some(v);
+        } else if let Some(v) = arg.strip_prefix(b"learn=") {
+            if learn.is_some() {
+                return Err(ConfigError::Duplicate("learn"));
+            }
+            learn = Some(match v {
+                b"first" => Learn::First,
+                b"all" => Learn::All,
+                _ => return Err(ConfigError::InvalidLearn(lossy(v))),
+            });
         } else {
             return Err(ConfigError::InvalidParameter(lossy(arg)));
         }
@@ -363,6 +393,7 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
         max_age: max_age.unwrap_or(0),
         strict: strict.unwrap_or(false),
         state,
+        learn: learn.unwrap_or_default(),
     })
 }
 
@@ -510,6 +541,8 @@ mod tests {
         assert_eq!(d.state, Some(&b"/var/lib/nginx/shop.state"[..]));
         let d = parse(&args("fallback=on")).unwrap();
         assert!(!d.strict);
+        assert_eq!(d.learn, Learn::First);
+        assert_eq!(parse(&args("learn=all")).unwrap().learn, Learn::All);
         assert_eq!((d.max_age, d.state), (0, None));
     }
 
@@ -608,6 +641,8 @@ mod tests {
             ("max_age=30s", "invalid max_age \"30s\" (a time from 1m to 30d)"),
             ("max_age=31d", "invalid max_age \"31d\" (a time from 1m to 30d)"),
             ("fallback=no", "invalid fallback \"no\" (\"on\" or \"off\")"),
+            ("learn=once", "invalid learn \"once\" (\"first\" or \"all\")"),
+            ("learn=all learn=first", "duplicate \"learn\" parameter"),
             ("state=", "invalid state file \"\""),
             ("state=/tmp/", "invalid state file \"/tmp/\""),
             ("max_id_len=513", "invalid max_id_len \"513\" (1-512)"),

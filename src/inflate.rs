@@ -10,6 +10,8 @@
 use miniz_oxide::inflate::stream::{inflate, InflateState};
 use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 
+use crate::scanner::Flow;
+
 /// Bytes inflated per step.
 pub const OUT_SIZE: usize = 16 * 1024;
 /// Most bytes inflated (and scanned) per response.
@@ -122,12 +124,13 @@ impl Inflater {
     }
 
     /// Inflates the next buffer of the body, passing every inflated slice to
-    /// `sink` before returning. After an error, further input is ignored and
-    /// the error is returned again.
+    /// `sink` before returning. When `sink` answers `Break` the inflater
+    /// stops for good (later input is ignored). After an error, further input
+    /// is ignored and the error is returned again.
     pub fn feed(
         &mut self,
         mut input: &[u8],
-        sink: &mut impl FnMut(&[u8]),
+        sink: &mut impl FnMut(&[u8]) -> Flow,
     ) -> Result<(), InflateError> {
         loop {
             match self.stage {
@@ -172,7 +175,7 @@ impl Inflater {
     fn inflate(
         &mut self,
         mut input: &[u8],
-        sink: &mut impl FnMut(&[u8]),
+        sink: &mut impl FnMut(&[u8]) -> Flow,
     ) -> Result<(), InflateError> {
         loop {
             let r = inflate(&mut self.state, input, &mut self.out[..], MZFlush::None);
@@ -182,7 +185,10 @@ impl Inflater {
                 if self.total > MAX_INFLATED {
                     return self.fail(InflateError::TooLarge);
                 }
-                sink(&self.out[..r.bytes_written]);
+                if sink(&self.out[..r.bytes_written]).is_break() {
+                    self.stage = Stage::Done;
+                    return Ok(());
+                }
             }
             match r.status {
                 Ok(MZStatus::StreamEnd) => {
@@ -346,7 +352,10 @@ mod tests {
         let mut out = Vec::new();
         let mut res = Ok(());
         for c in chunks {
-            res = inf.feed(c, &mut |s| out.extend_from_slice(s));
+            res = inf.feed(c, &mut |s| {
+                out.extend_from_slice(s);
+                Flow::Continue(())
+            });
             if res.is_err() {
                 break;
             }
@@ -416,8 +425,11 @@ mod tests {
         assert!(!got.is_empty() && data.starts_with(&got));
         // An error is sticky.
         let mut inf = Inflater::new(Encoding::Gzip);
-        assert!(inf.feed(b"xx", &mut |_| {}).is_err());
-        assert_eq!(inf.feed(&z, &mut |_| {}), Err(InflateError::Corrupt));
+        assert!(inf.feed(b"xx", &mut |_| Flow::Continue(())).is_err());
+        assert_eq!(
+            inf.feed(&z, &mut |_| Flow::Continue(())),
+            Err(InflateError::Corrupt)
+        );
     }
 
     #[test]
@@ -425,7 +437,7 @@ mod tests {
         let zeros = vec![0u8; (MAX_INFLATED + OUT_SIZE as u64) as usize];
         let z = gzip(&zeros, 0);
         let mut inf = Inflater::new(Encoding::Gzip);
-        let r = inf.feed(&z, &mut |_| {});
+        let r = inf.feed(&z, &mut |_| Flow::Continue(()));
         assert_eq!(r, Err(InflateError::TooLarge));
         assert!(inf.total_out() <= MAX_INFLATED + OUT_SIZE as u64);
     }

@@ -16,12 +16,19 @@
 //! array). Tokens and tags longer than that are ignored wherever they fall, so
 //! every way of splitting a body reports the same ids.
 
+use core::ops::ControlFlow;
+
 use memchr::memmem::Finder;
 use memchr::{memchr, memchr2, memrchr, memrchr2};
 
 use crate::config::Names;
 use crate::extract::{id_len, valid_id};
 use crate::url::{attribute_url, same_site, text_url};
+
+/// What a caller's `found` callback answers for each id: go on, or stop the
+/// scan (a learner that only wants a response's first id). Once a scan has
+/// stopped, the body's scan is over: a [`Scanner`] must not be fed again.
+pub type Flow = ControlFlow<()>;
 
 /// Longest token (attribute, quotes and URL) or tag the scanner considers.
 pub const MAX_TOKEN: usize = 2048;
@@ -135,17 +142,18 @@ impl Patterns {
 
     /// Reports each id in one complete URL-carrying value, e.g. a `Location`
     /// header, if the URL is same-site.
-    pub fn scan_url(&self, url: &[u8], host: &[u8], found: &mut impl FnMut(&[u8])) {
+    pub fn scan_url(&self, url: &[u8], host: &[u8], found: &mut impl FnMut(&[u8]) -> Flow) -> Flow {
         if !same_site(url, host) {
-            return;
+            return Flow::Continue(());
         }
         for needle in &self.needles {
             for m in needle.find_iter(url) {
                 if let Some(id) = self.param_at(url, m, needle.needle().len()) {
-                    found(id);
+                    found(id)?;
                 }
             }
         }
+        Flow::Continue(())
     }
 
     /// The id of a `NAME=VALUE` parameter whose name starts at `m`, if the
@@ -168,9 +176,29 @@ impl Patterns {
         body: &[u8],
         host: &[u8],
         recent: &mut Recent,
-        found: &mut impl FnMut(&[u8]),
-    ) {
-        self.scan_region(mode, body, host, recent, found);
+        found: &mut impl FnMut(&[u8]) -> Flow,
+    ) -> Flow {
+        self.scan_region(mode, body, host, recent, found)
+    }
+
+    /// Reports the ids in the complete tokens and tags of `chunk`, the first
+    /// buffer of a body (or one after a buffer that ended on a token
+    /// boundary), and returns where its incomplete tail starts. Feeding that
+    /// tail to a new [`Scanner`] continues exactly as if the scanner had been
+    /// fed all of `chunk`; a tail-less buffer needs no scanner at all.
+    pub fn scan_complete(
+        &self,
+        mode: Mode,
+        chunk: &[u8],
+        host: &[u8],
+        recent: &mut Recent,
+        found: &mut impl FnMut(&[u8]) -> Flow,
+    ) -> (Flow, usize) {
+        let (cut, _) = tail_cut(mode, chunk);
+        (
+            self.scan_region(mode, &chunk[..cut], host, recent, found),
+            cut,
+        )
     }
 
     /// Reports the ids in `region`, which starts and ends on token boundaries
@@ -182,8 +210,8 @@ impl Patterns {
         region: &[u8],
         host: &[u8],
         recent: &mut Recent,
-        found: &mut impl FnMut(&[u8]),
-    ) {
+        found: &mut impl FnMut(&[u8]) -> Flow,
+    ) -> Flow {
         for needle in &self.needles {
             let name = needle.needle();
             for m in needle.find_iter(region) {
@@ -200,10 +228,11 @@ impl Patterns {
                 };
                 if let Some(id) = id {
                     recent.remember(id);
-                    found(id);
+                    found(id)?;
                 }
             }
         }
+        Flow::Continue(())
     }
 
     /// A link parameter `NAME=ID` at `m`, in a same-site URL of its token.
@@ -262,6 +291,23 @@ impl Patterns {
         }
         value.filter(|v| named && valid_id(v, self.max_id_len))
     }
+}
+
+/// Where the complete part of `chunk` ends: before a partial tag that may
+/// still fit, else after the last delimiter; and what the rest is.
+fn tail_cut(mode: Mode, chunk: &[u8]) -> (usize, Carry) {
+    if mode == Mode::Html {
+        if let Some(lt) = memrchr(b'<', chunk) {
+            if chunk.len() - lt < MAX_TOKEN && memchr(b'>', &chunk[lt..]).is_none() {
+                return (lt, Carry::Tag);
+            }
+        }
+    }
+    let cut = chunk
+        .iter()
+        .rposition(|&c| is_delim(c))
+        .map_or(0, |i| i + 1);
+    (cut, Carry::Token)
 }
 
 /// Start of the token containing `at`, or `None` when it is longer than `MAX_TOKEN`.
@@ -426,8 +472,8 @@ impl<S: CarryStore> Scanner<S> {
         p: &Patterns,
         host: &[u8],
         mut chunk: &[u8],
-        found: &mut impl FnMut(&[u8]),
-    ) {
+        found: &mut impl FnMut(&[u8]) -> Flow,
+    ) -> Flow {
         loop {
             match self.state {
                 Carry::Tag => {
@@ -438,11 +484,11 @@ impl<S: CarryStore> Scanner<S> {
                     if self.carry_len + head <= MAX_TOKEN {
                         self.push(&chunk[..head]);
                         if !closed {
-                            return;
+                            return Flow::Continue(());
                         }
                         let (mode, n) = (self.mode, self.carry_len);
                         if let Some(buf) = self.store.get() {
-                            p.scan_region(mode, &buf[..n], host, &mut self.recent, found);
+                            p.scan_region(mode, &buf[..n], host, &mut self.recent, found)?;
                         }
                         self.carry_len = 0;
                         self.state = Carry::Token;
@@ -465,7 +511,7 @@ impl<S: CarryStore> Scanner<S> {
                             Carry::Token,
                         ),
                     };
-                    p.scan_region(mode, &held[..cut], host, &mut self.recent, found);
+                    p.scan_region(mode, &held[..cut], host, &mut self.recent, found)?;
                     buf.copy_within(cut..n, 0);
                     self.carry_len -= cut;
                     self.state = state;
@@ -480,51 +526,41 @@ impl<S: CarryStore> Scanner<S> {
                         .unwrap_or(chunk.len());
                     self.append_token(&chunk[..head]);
                     if head == chunk.len() {
-                        return;
+                        return Flow::Continue(());
                     }
-                    self.finish(p, host, found);
+                    self.finish(p, host, found)?;
                     chunk = &chunk[head..];
                     break;
                 }
             }
         }
-        let (cut, state) = self.tail_cut(chunk);
-        p.scan_region(self.mode, &chunk[..cut], host, &mut self.recent, found);
+        let (cut, state) = tail_cut(self.mode, chunk);
+        p.scan_region(self.mode, &chunk[..cut], host, &mut self.recent, found)?;
         self.state = state;
         match state {
             Carry::Tag => self.push(&chunk[cut..]),
             _ => self.append_token(&chunk[cut..]),
         }
-    }
-
-    /// Where the complete part of `chunk` ends: before a partial tag that may
-    /// still fit, else after the last delimiter.
-    fn tail_cut(&self, chunk: &[u8]) -> (usize, Carry) {
-        if self.mode == Mode::Html {
-            if let Some(lt) = memrchr(b'<', chunk) {
-                if chunk.len() - lt < MAX_TOKEN && memchr(b'>', &chunk[lt..]).is_none() {
-                    return (lt, Carry::Tag);
-                }
-            }
-        }
-        let cut = chunk
-            .iter()
-            .rposition(|&c| is_delim(c))
-            .map_or(0, |i| i + 1);
-        (cut, Carry::Token)
+        Flow::Continue(())
     }
 
     /// Ends the body: reports ids in the carried tag or token, if any.
-    pub fn finish(&mut self, p: &Patterns, host: &[u8], found: &mut impl FnMut(&[u8])) {
-        if self.state != Carry::Overlong && self.carry_len > 0 {
-            let mode = self.mode;
-            let n = self.carry_len;
-            if let Some(buf) = self.store.get() {
-                p.scan_region(mode, &buf[..n], host, &mut self.recent, found);
-            }
-        }
+    pub fn finish(
+        &mut self,
+        p: &Patterns,
+        host: &[u8],
+        found: &mut impl FnMut(&[u8]) -> Flow,
+    ) -> Flow {
+        let (state, n) = (self.state, self.carry_len);
         self.carry_len = 0;
         self.state = Carry::Token;
+        if state != Carry::Overlong && n > 0 {
+            let mode = self.mode;
+            if let Some(buf) = self.store.get() {
+                return p.scan_region(mode, &buf[..n], host, &mut self.recent, found);
+            }
+        }
+        Flow::Continue(())
     }
 
     /// The carried token cannot be kept: skip it to its end.
@@ -578,11 +614,14 @@ mod tests {
     fn scan_chunks_mode(p: &Patterns, mode: Mode, chunks: &[&[u8]]) -> Vec<String> {
         let mut s = Scanner::new(mode);
         let mut out = Vec::new();
-        let mut found = |id: &[u8]| out.push(String::from_utf8_lossy(id).into_owned());
+        let mut found = |id: &[u8]| {
+            out.push(String::from_utf8_lossy(id).into_owned());
+            Flow::Continue(())
+        };
         for c in chunks {
-            s.feed(p, HOST, c, &mut found);
+            let _ = s.feed(p, HOST, c, &mut found);
         }
-        s.finish(p, HOST, &mut found);
+        let _ = s.finish(p, HOST, &mut found);
         // Which ids, not how often: a repeat of the last id is not reported again.
         out.sort();
         out.dedup();
@@ -852,23 +891,62 @@ mod tests {
         let body =
             br#"<a href="https://evil.example/?sid=x1"><a href="/a?sid=x1"><a href="/b?sid=x1">
             <a href="/c?sid=x12"><a href="/d?sid=x1">"#;
-        p.scan_whole(Mode::Html, body, HOST, &mut recent, &mut |id| {
-            got.push(id.to_vec())
+        let _ = p.scan_whole(Mode::Html, body, HOST, &mut recent, &mut |id| {
+            got.push(id.to_vec());
+            Flow::Continue(())
         });
         assert_eq!(got, vec![b"x1".to_vec(), b"x12".to_vec(), b"x1".to_vec()]);
+    }
+
+    #[test]
+    fn a_scan_stops_when_asked() {
+        let p = patterns(&["sid"]);
+        let body = br#"<a href="/a?sid=s1"><a href="/b?sid=s2"><input name="sid" value="s3">"#;
+        let mut got = Vec::new();
+        let flow = p.scan_whole(Mode::Html, body, HOST, &mut Recent::new(), &mut |id| {
+            got.push(id.to_vec());
+            Flow::Break(())
+        });
+        assert_eq!((flow, got), (Flow::Break(()), vec![b"s1".to_vec()]));
+        // Streamed, stopping inside the second buffer: nothing after the stop.
+        let mut s = Scanner::new(Mode::Html);
+        let mut got = Vec::new();
+        let mut found = |id: &[u8]| {
+            got.push(id.to_vec());
+            if id == b"s2" {
+                Flow::Break(())
+            } else {
+                Flow::Continue(())
+            }
+        };
+        assert_eq!(
+            s.feed(&p, HOST, &body[..12], &mut found),
+            Flow::Continue(())
+        );
+        assert_eq!(s.feed(&p, HOST, &body[12..], &mut found), Flow::Break(()));
+        assert_eq!(got, vec![b"s1".to_vec(), b"s2".to_vec()]);
+        let mut urls = Vec::new();
+        let flow = p.scan_url(b"/x?sid=u1&sid=u2", HOST, &mut |id| {
+            urls.push(id.to_vec());
+            Flow::Break(())
+        });
+        assert_eq!((flow, urls), (Flow::Break(()), vec![b"u1".to_vec()]));
     }
 
     #[test]
     fn scan_url_for_headers() {
         let p = patterns(&["sid"]);
         let mut got = Vec::new();
-        p.scan_url(b"/home?sid=h1", HOST, &mut |id| got.push(id.to_vec()));
-        p.scan_url(b"https://shop.example/home?a=1&sid=h2#x", HOST, &mut |id| {
-            got.push(id.to_vec())
-        });
-        p.scan_url(b"https://evil.example/home?sid=no", HOST, &mut |id| {
-            got.push(id.to_vec())
-        });
+        for url in [
+            &b"/home?sid=h1"[..],
+            b"https://shop.example/home?a=1&sid=h2#x",
+            b"https://evil.example/home?sid=no",
+        ] {
+            let _ = p.scan_url(url, HOST, &mut |id| {
+                got.push(id.to_vec());
+                Flow::Continue(())
+            });
+        }
         assert_eq!(got, vec![b"h1".to_vec(), b"h2".to_vec()]);
     }
 }

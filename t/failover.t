@@ -13,7 +13,7 @@ $t->write_config(<<'CONF');
 http {
     access_log off;
     upstream app {
-        sticky_session name=sid name=jsessionid zone=fo:64k;
+        sticky_session name=sid name=jsessionid zone=fo:64k learn=all;
         server 127.0.0.1:%%PORT_PERL%% max_fails=1 fail_timeout=30s;
         server 127.0.0.1:%%PORT_B1%%;
         keepalive 8;

@@ -15,7 +15,7 @@ $t->write_config(<<'CONF');
 http {
     access_log off;
     upstream app {
-        sticky_session name=sid name=PHPSESSID;
+        sticky_session name=sid name=PHPSESSID learn=all;
         server 127.0.0.1:%%PORT_PERL%%;
         server 127.0.0.1:%%PORT_B2%%;
     }

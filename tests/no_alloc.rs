@@ -7,7 +7,7 @@ use std::cell::Cell;
 
 use sticky_session::config::Names;
 use sticky_session::extract::request_id;
-use sticky_session::scanner::{Mode, Patterns, Scanner};
+use sticky_session::scanner::{Flow, Mode, Patterns, Scanner};
 use sticky_session::store::{Bind, Expiry, Header, Slot, Table, WriteLock, WAYS};
 
 struct Counting;
@@ -68,14 +68,15 @@ fn hot_paths_do_not_allocate() {
             .chunks(4096)
             .chain(page.as_bytes().chunks(7))
         {
-            scanner.feed(&patterns, b"shop.example", chunk, &mut |id| {
+            let _ = scanner.feed(&patterns, b"shop.example", chunk, &mut |id| {
                 found += 1;
                 let key = table.key(id);
                 table.learn(&lock, key, 7, 100, Expiry::idle(3600), Bind::Keep);
                 table.lookup(key, 100, Expiry::idle(3600));
+                Flow::Continue(())
             });
         }
-        scanner.finish(&patterns, b"shop.example", &mut |_| found += 1);
+        let _ = scanner.finish(&patterns, b"shop.example", &mut count(&mut found));
         for _ in 0..100 {
             request_id(b"/cart;jsessionid=J1?a=1&PHPSESSID=abc&b=2", &names, 128);
         }
@@ -102,12 +103,20 @@ fn inflating_allocates_only_when_created() {
         for chunk in z.chunks(1500) {
             inflater
                 .feed(chunk, &mut |plain| {
-                    scanner.feed(&patterns, b"shop.example", plain, &mut |_| found += 1)
+                    scanner.feed(&patterns, b"shop.example", plain, &mut count(&mut found))
                 })
                 .unwrap();
         }
-        scanner.finish(&patterns, b"shop.example", &mut |_| found += 1);
+        let _ = scanner.finish(&patterns, b"shop.example", &mut count(&mut found));
     });
     assert_eq!(found, 2000);
     assert_eq!(n, 0, "allocations while inflating and scanning");
+}
+
+/// A `found` callback that counts ids and never stops the scan.
+fn count(n: &mut usize) -> impl FnMut(&[u8]) -> Flow + '_ {
+    |_| {
+        *n += 1;
+        Flow::Continue(())
+    }
 }

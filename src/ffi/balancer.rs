@@ -3,17 +3,18 @@
 
 use core::ffi::c_void;
 use core::mem::size_of;
+use core::ptr::{addr_of_mut, null_mut};
 
 use ngx::ffi::{
     ngx_conf_t, ngx_http_request_t, ngx_http_upstream_get_round_robin_peer,
     ngx_http_upstream_init_round_robin, ngx_http_upstream_rr_peer_data_t,
     ngx_http_upstream_rr_peer_t, ngx_http_upstream_rr_peers_t, ngx_http_upstream_srv_conf_t,
-    ngx_int_t, ngx_pcalloc, ngx_peer_connection_t, ngx_rwlock_unlock, ngx_rwlock_wlock, ngx_str_t,
+    ngx_int_t, ngx_palloc, ngx_peer_connection_t, ngx_rwlock_unlock, ngx_rwlock_wlock, ngx_str_t,
     NGX_BUSY, NGX_ERROR, NGX_LOG_EMERG, NGX_OK,
 };
 
 use super::filter::PoolCarry;
-use super::module::{ctx_index, request_ctx, srv_conf, SrvConf};
+use super::module::{ctx_index, srv_conf, SrvConf};
 use super::request::candidates;
 use super::{bytes, guard, now};
 use crate::extract::MAX_CANDIDATES;
@@ -70,21 +71,23 @@ pub struct RequestCtx {
     pub served: Option<u32>,
     /// Last key learned from this response, to skip repeats cheaply.
     pub last_learned: u64,
-    /// How the body is scanned, when it is (set by the header filter).
+    /// How the body is scanned, while it is (set by the header filter,
+    /// cleared when the body ends or, with `learn=first`, once it taught an id).
     pub scan: Option<Mode>,
-    /// Body scanner, started by the body filter when the body comes in
-    /// more than one buffer (a body in one buffer is scanned whole).
-    pub scanner: Option<Scanner<PoolCarry>>,
+    /// Body scanner in the request pool, started only when a buffer ends
+    /// inside a token or tag; until then each buffer is scanned in place.
+    pub scanner: *mut Scanner<PoolCarry>,
     /// Inflater for a compressed body (owned; dropped by a pool cleanup).
     pub inflater: *mut Inflater,
 }
 
-/// Per-request balancer data. Round robin's data comes first so that round
-/// robin's callbacks (free, SSL session reuse) can be handed this pointer.
+/// Per-request balancer data, one pool allocation per upstream request.
+/// Round robin's data comes first: round robin's init fills it in place, and
+/// its callbacks (free, SSL session reuse) can be handed this pointer.
 #[repr(C)]
 struct PeerData {
     rrp: ngx_http_upstream_rr_peer_data_t,
-    ctx: *mut RequestCtx,
+    ctx: RequestCtx,
 }
 
 /// `init_upstream`: round robin's, then ours for every request.
@@ -160,8 +163,8 @@ unsafe extern "C" fn init_peer(
             let Some(scf) = srv_conf(us) else {
                 return NGX_ERROR as ngx_int_t;
             };
-            let pool = (*r).pool;
-            let pd = ngx_pcalloc(pool, size_of::<PeerData>()) as *mut PeerData;
+            // Round robin uses peer.data as its own when it is set.
+            let pd = ngx_palloc((*r).pool, size_of::<PeerData>()) as *mut PeerData;
             if pd.is_null() {
                 return NGX_ERROR as ngx_int_t;
             }
@@ -176,19 +179,9 @@ unsafe extern "C" fn init_peer(
             }
             (*u).peer.get = Some(get_peer);
 
-            // One context per main request; a new upstream (internal redirect) resets it.
-            let main = (*r).main;
-            let ctx = match request_ctx(main) {
-                Some(c) => c as *mut RequestCtx,
-                None => {
-                    let c = ngx_pcalloc((*main).pool, size_of::<RequestCtx>()) as *mut RequestCtx;
-                    if c.is_null() {
-                        return NGX_ERROR as ngx_int_t;
-                    }
-                    *(*main).ctx.add(ctx_index()) = c as *mut c_void;
-                    c
-                }
-            };
+            // The request's context; a new upstream (internal redirect,
+            // which clears r->ctx) gets a new one.
+            let ctx = addr_of_mut!((*pd).ctx);
             ctx.write(RequestCtx {
                 conf: scf,
                 id: ngx_str_t::empty(),
@@ -199,10 +192,10 @@ unsafe extern "C" fn init_peer(
                 served: None,
                 last_learned: 0,
                 scan: None,
-                scanner: None,
-                inflater: core::ptr::null_mut(),
+                scanner: null_mut(),
+                inflater: null_mut(),
             });
-            (*pd).ctx = ctx;
+            *(*r).ctx.add(ctx_index()) = ctx as *mut c_void;
 
             let Some(table) = scf.zone_ctx().and_then(|z| z.table()) else {
                 return NGX_OK as ngx_int_t;
@@ -280,7 +273,7 @@ unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void)
         // SAFETY: data is the PeerData installed by init_peer for this request.
         unsafe {
             let pd = &mut *(data as *mut PeerData);
-            let ctx = &mut *pd.ctx;
+            let ctx = &mut pd.ctx;
             if ctx.status == Status::Hit {
                 match select(&mut pd.rrp, pc, ctx.target) {
                     Pick::Chosen => {

@@ -2,6 +2,7 @@
 //! each before the buffer carrying it is passed on.
 
 use core::ffi::c_void;
+use core::mem::size_of;
 use core::ptr::addr_of_mut;
 
 use ngx::ffi::{
@@ -13,9 +14,10 @@ use ngx::ffi::{
 use super::balancer::{rebind_if_moved, RequestCtx, Status};
 use super::module::{request_ctx, srv_conf, SrvConf};
 use super::{bytes, guard};
+use crate::config::Learn;
 use crate::extract::set_cookie_id;
 use crate::inflate::{Encoding, Inflater};
-use crate::scanner::{CarryStore, Recent, Scanner, MAX_TOKEN};
+use crate::scanner::{CarryStore, Flow, Mode, Patterns, Recent, Scanner, MAX_TOKEN};
 use crate::store::{Bind, Learned};
 use crate::url::refresh_url;
 
@@ -98,12 +100,12 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
         // Relative redirects from upstreams are only in the list, never in
         // headers_out.location (nginx keeps them away from its header filter).
         if let Some(p) = &scf.patterns {
-            for_each_header(&(*r).headers_out.headers, |name, value| {
+            let flow = for_each_header(&(*r).headers_out.headers, |name, value| {
                 if name.eq_ignore_ascii_case(b"set-cookie") {
-                    if let Some(id) = set_cookie_id(value, &scf.names, scf.max_id_len) {
-                        learn(ctx, scf, log, id);
-                    }
-                    return;
+                    return match set_cookie_id(value, &scf.names, scf.max_id_len) {
+                        Some(id) => learn(ctx, scf, log, id),
+                        None => Flow::Continue(()),
+                    };
                 }
                 let url = if name.eq_ignore_ascii_case(b"location")
                     || name.eq_ignore_ascii_case(b"content-location")
@@ -114,10 +116,15 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
                 } else {
                     None
                 };
-                if let Some(url) = url {
-                    p.scan_url(url, host, &mut |id| learn(ctx, scf, log, id));
+                match url {
+                    Some(url) => p.scan_url(url, host, &mut |id| learn(ctx, scf, log, id)),
+                    None => Flow::Continue(()),
                 }
             });
+            if flow.is_break() {
+                // learn=first, and the headers taught the response's id.
+                return;
+            }
         }
 
         if (*r).header_only() != 0 {
@@ -197,11 +204,12 @@ fn count_unscanned(scf: &SrvConf) {
     }
 }
 
-/// Calls `f(name, value)` for each live header of an nginx header list.
+/// Calls `f(name, value)` for each live header of an nginx header list,
+/// until it answers `Break`.
 ///
 /// # Safety
 /// `list` must be a valid list of `ngx_table_elt_t`.
-unsafe fn for_each_header(list: &ngx_list_t, mut f: impl FnMut(&[u8], &[u8])) {
+unsafe fn for_each_header(list: &ngx_list_t, mut f: impl FnMut(&[u8], &[u8]) -> Flow) -> Flow {
     // SAFETY: an ngx_list_t is a chain of parts, each with nelts elements.
     unsafe {
         let mut part: *const ngx_list_part_t = &list.part;
@@ -210,12 +218,13 @@ unsafe fn for_each_header(list: &ngx_list_t, mut f: impl FnMut(&[u8], &[u8])) {
             for i in 0..(*part).nelts {
                 let h = &*elts.add(i);
                 if h.hash != 0 {
-                    f(bytes(&h.key), bytes(&h.value));
+                    f(bytes(&h.key), bytes(&h.value))?;
                 }
             }
             part = (*part).next;
         }
     }
+    Flow::Continue(())
 }
 
 /// The response's `Content-Type` value.
@@ -257,67 +266,147 @@ unsafe fn learn_from_body(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) {
                 &[]
             };
             let last = (*b).last_buf() != 0;
-            // The request's own live session, now on the server that
-            // answered: its repeats on the page teach nothing, skip them.
-            let own = || match ctx.status {
-                Status::Hit | Status::Rebound => Recent::seeded(bytes(&ctx.id)),
-                _ => Recent::new(),
-            };
-            if last && ctx.scanner.is_none() && ctx.inflater.is_null() {
-                // The whole body in one buffer: scan it in place, no scanner.
-                let mut recent = own();
-                patterns.scan_whole(mode, data, host, &mut recent, &mut |id| {
-                    learn(ctx, scf, log, id)
-                });
-                ctx.scan = None;
-                return;
-            }
-            // Take the scanner out of ctx while `learn` borrows ctx; it goes
-            // back below unless the body ended.
-            let mut scanner = match ctx.scanner.take() {
-                Some(s) => s,
-                None => {
-                    let store = PoolCarry {
-                        pool: (*r).pool,
-                        buf: core::ptr::null_mut(),
-                    };
-                    Scanner::with_recent(mode, store, own())
+            match scan_buffer(r, ctx, scf, patterns, mode, host, log, data, last) {
+                Ok(Flow::Continue(())) if !last => {}
+                Ok(_) => {
+                    // The body ended, or (learn=first) it taught its id.
+                    ctx.scan = None;
+                    return;
                 }
-            };
-            if !data.is_empty() {
-                match ctx.inflater.as_mut() {
-                    None => scanner.feed(patterns, host, data, &mut |id| learn(ctx, scf, log, id)),
-                    Some(inflater) => {
-                        let inflated = inflater.feed(data, &mut |plain| {
-                            scanner.feed(patterns, host, plain, &mut |id| learn(ctx, scf, log, id))
-                        });
-                        if inflated.is_err() {
-                            ngx::ngx_log_debug!(
-                                log,
-                                "sticky_session: body scan stopped, cannot inflate"
-                            );
-                            count_unscanned(scf);
-                            ctx.scan = None;
-                            return;
-                        }
-                    }
+                Err(()) => {
+                    ngx::ngx_log_debug!(log, "sticky_session: body scan stopped, cannot inflate");
+                    count_unscanned(scf);
+                    ctx.scan = None;
+                    return;
                 }
             }
-            if last {
-                scanner.finish(patterns, host, &mut |id| learn(ctx, scf, log, id));
-                ctx.scan = None;
-                return;
-            }
-            ctx.scanner = Some(scanner);
         }
     }
 }
 
-/// Records `id` → the server that produced this response.
-fn learn(ctx: &mut RequestCtx, scf: &SrvConf, log: *mut ngx_log_t, id: &[u8]) {
-    let Some(served) = ctx.served else { return };
-    let Some(zone) = scf.zone_ctx() else { return };
-    let Some(table) = zone.table() else { return };
+/// Scans one body buffer: in place while nothing is carried between
+/// buffers, through the request's scanner once something is.
+///
+/// # Safety
+/// `r` must be the live request `ctx` belongs to.
+#[allow(clippy::too_many_arguments)]
+unsafe fn scan_buffer(
+    r: *mut ngx_http_request_t,
+    ctx: &mut RequestCtx,
+    scf: &SrvConf,
+    patterns: &Patterns,
+    mode: Mode,
+    host: &[u8],
+    log: *mut ngx_log_t,
+    data: &[u8],
+    last: bool,
+) -> Result<Flow, ()> {
+    // With learn=all, the request's own live session (now on the server that
+    // answered) is skipped on the page: its repeats teach nothing. With
+    // learn=first it is the response's id like any other.
+    let recent = || match (scf.learn, ctx.status) {
+        (Learn::All, Status::Hit | Status::Rebound) => Recent::seeded(bytes(&ctx.id)),
+        _ => Recent::new(),
+    };
+    if ctx.scanner.is_null() && ctx.inflater.is_null() {
+        let mut recent = recent();
+        if last {
+            return Ok(
+                patterns.scan_whole(mode, data, host, &mut recent, &mut |id| {
+                    learn(ctx, scf, log, id)
+                }),
+            );
+        }
+        // Scan the complete tokens in place; a scanner is needed only if the
+        // buffer ends inside a token or tag.
+        let (flow, cut) = patterns.scan_complete(mode, data, host, &mut recent, &mut |id| {
+            learn(ctx, scf, log, id)
+        });
+        if flow.is_break() || cut == data.len() {
+            return Ok(flow);
+        }
+        // SAFETY: the pool outlives the request's filters.
+        let scanner = unsafe { new_scanner(r, mode, recent) };
+        if scanner.is_null() {
+            // Out of memory: this response is not learned from further.
+            return Ok(Flow::Break(()));
+        }
+        ctx.scanner = scanner;
+        // A fresh scanner reports nothing for a partial token: it carries it.
+        // SAFETY: just allocated, owned by ctx.
+        return Ok(unsafe {
+            (*scanner).feed(patterns, host, &data[cut..], &mut |_| Flow::Continue(()))
+        });
+    }
+    if ctx.scanner.is_null() {
+        // SAFETY: as above.
+        ctx.scanner = unsafe { new_scanner(r, mode, recent()) };
+        if ctx.scanner.is_null() {
+            return Ok(Flow::Break(()));
+        }
+    }
+    // SAFETY: the scanner lives in the pool, apart from ctx, which `learn` borrows.
+    let scanner = unsafe { &mut *ctx.scanner };
+    let mut flow = Flow::Continue(());
+    if !data.is_empty() {
+        // SAFETY: the inflater is owned by this request until its pool cleanup.
+        flow = match unsafe { ctx.inflater.as_mut() } {
+            None => scanner.feed(patterns, host, data, &mut |id| learn(ctx, scf, log, id)),
+            Some(inflater) => {
+                let mut flow = Flow::Continue(());
+                let inflated = inflater.feed(data, &mut |plain| {
+                    flow = scanner.feed(patterns, host, plain, &mut |id| learn(ctx, scf, log, id));
+                    flow
+                });
+                inflated.map_err(|_| ())?;
+                flow
+            }
+        };
+    }
+    if last && flow.is_continue() {
+        flow = scanner.finish(patterns, host, &mut |id| learn(ctx, scf, log, id));
+    }
+    Ok(flow)
+}
+
+/// A body scanner in the request pool, or NULL.
+///
+/// # Safety
+/// `r` must be a live request.
+unsafe fn new_scanner(
+    r: *mut ngx_http_request_t,
+    mode: Mode,
+    recent: Recent,
+) -> *mut Scanner<PoolCarry> {
+    // SAFETY: palloc returns NULL or memory aligned for any pointer-aligned
+    // type; Scanner has no Drop, so the pool may free it without running one.
+    unsafe {
+        let pool = (*r).pool;
+        let s =
+            ngx::ffi::ngx_palloc(pool, size_of::<Scanner<PoolCarry>>()) as *mut Scanner<PoolCarry>;
+        if !s.is_null() {
+            let store = PoolCarry {
+                pool,
+                buf: core::ptr::null_mut(),
+            };
+            s.write(Scanner::with_recent(mode, store, recent));
+        }
+        s
+    }
+}
+
+/// Records `id` → the server that produced this response. Answers `Break`
+/// when the response has taught its id and `learn=first` wants no more.
+fn learn(ctx: &mut RequestCtx, scf: &SrvConf, log: *mut ngx_log_t, id: &[u8]) -> Flow {
+    let Some(served) = ctx.served else {
+        return Flow::Break(());
+    };
+    let Some(zone) = scf.zone_ctx() else {
+        return Flow::Break(());
+    };
+    let Some(table) = zone.table() else {
+        return Flow::Break(());
+    };
     // Pages repeat the request's own id: reuse its hash.
     // SAFETY: ctx.id points into the request, alive while ctx is.
     let key = if ctx.key != 0 && unsafe { bytes(&ctx.id) } == id {
@@ -326,14 +415,14 @@ fn learn(ctx: &mut RequestCtx, scf: &SrvConf, log: *mut ngx_log_t, id: &[u8]) {
         table.key(id)
     };
     if key == ctx.last_learned {
-        return;
+        return Flow::Continue(());
+    }
+    // A client-chosen id the table does not know never enters it, even when
+    // the backend echoes it back; nor does it count as the response's id.
+    if key == ctx.key && !ctx.known {
+        return Flow::Continue(());
     }
     ctx.last_learned = key;
-    // A client-chosen id the table does not know never enters it, even when
-    // the backend echoes it back.
-    if key == ctx.key && !ctx.known {
-        return;
-    }
     let outcome = zone.learn(&table, log, key, served, scf.expiry, Bind::Keep);
     if outcome == Learned::New && !ctx.known {
         ctx.status = Status::New;
@@ -344,4 +433,8 @@ fn learn(ctx: &mut RequestCtx, scf: &SrvConf, log: *mut ngx_log_t, id: &[u8]) {
         served,
         outcome
     );
+    match scf.learn {
+        Learn::First => Flow::Break(()),
+        Learn::All => Flow::Continue(()),
+    }
 }

@@ -21,7 +21,7 @@ use super::balancer::{init_upstream, RequestCtx, Status};
 use super::request::Source;
 use super::zone::{for_each_zone, init_zone, ZoneCtx};
 use super::{bytes, filter, guard};
-use crate::config::{self, Names, Types, DEFAULT_ZONE_SIZE};
+use crate::config::{self, Learn, Names, Types, DEFAULT_ZONE_SIZE};
 use crate::scanner::Patterns;
 use crate::store::Expiry;
 
@@ -47,6 +47,8 @@ pub struct SrvConf {
     pub lookup: Vec<Source>,
     /// Content types whose bodies are scanned.
     pub types: Types,
+    /// How many of a response's ids are learned.
+    pub learn: Learn,
     /// Round robin's per-request init, which ours wraps.
     pub original_init_peer: ngx_http_upstream_init_peer_pt,
     /// Where the directive is, for errors reported after parsing.
@@ -68,6 +70,7 @@ impl Default for SrvConf {
             patterns: None,
             lookup: Vec::new(),
             types: Types::default(),
+            learn: Learn::First,
             original_init_peer: None,
             file: ngx_str_t::empty(),
             line: 0,
@@ -438,6 +441,7 @@ unsafe extern "C" fn sticky_session(
                 max_age: d.max_age,
             };
             scf.strict = d.strict;
+            scf.learn = d.learn;
             scf.zone = zone;
             scf.patterns = Some(Patterns::new(&d.names, d.max_id_len));
             scf.file = (*(*cf).conf_file).file.name;
@@ -520,9 +524,10 @@ unsafe extern "C" fn variable(
 ) -> ngx_int_t {
     guard(NGX_ERROR as ngx_int_t, || {
         // SAFETY: r and v are nginx's; status names are 'static and the id
-        // points into the main request's target, alive as long as it.
+        // points into the balanced request's target, alive as long as it.
         unsafe {
-            let ctx = request_ctx((*r).main);
+            // A subrequest that was balanced itself has its own context.
+            let ctx = request_ctx(r).or_else(|| request_ctx((*r).main));
             let value = match data {
                 VAR_STATUS => ctx.map(|c| c.status.as_str().as_bytes()),
                 _ => ctx

@@ -5,12 +5,17 @@
 use libfuzzer_sys::fuzz_target;
 use miniz_oxide::deflate::{compress_to_vec, compress_to_vec_zlib};
 use sticky_session::inflate::{Encoding, Inflater};
+use sticky_session::scanner::Flow;
 
 fn run(enc: Encoding, input: &[u8], step: usize) -> (Vec<u8>, bool) {
     let mut inf = Inflater::new(enc);
     let mut out = Vec::new();
     for c in input.chunks(step.max(1)) {
-        if inf.feed(c, &mut |s| out.extend_from_slice(s)).is_err() {
+        let mut sink = |s: &[u8]| {
+            out.extend_from_slice(s);
+            Flow::Continue(())
+        };
+        if inf.feed(c, &mut sink).is_err() {
             return (out, false);
         }
     }

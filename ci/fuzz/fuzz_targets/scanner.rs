@@ -4,15 +4,23 @@
 
 use libfuzzer_sys::fuzz_target;
 use sticky_session::config::Names;
-use sticky_session::scanner::{Mode, Patterns, Scanner};
+use sticky_session::scanner::{Flow, Mode, Patterns, Scanner};
+
+/// A `found` callback that keeps every id and never stops the scan.
+fn collect(out: &mut Vec<Vec<u8>>) -> impl FnMut(&[u8]) -> Flow + '_ {
+    |id| {
+        out.push(id.to_vec());
+        Flow::Continue(())
+    }
+}
 
 fn scan(p: &Patterns, mode: Mode, chunks: &[&[u8]]) -> Vec<Vec<u8>> {
     let mut s = Box::new(Scanner::new(mode));
     let mut out = Vec::new();
     for c in chunks {
-        s.feed(p, b"shop.example", c, &mut |id| out.push(id.to_vec()));
+        let _ = s.feed(p, b"shop.example", c, &mut collect(&mut out));
     }
-    s.finish(p, b"shop.example", &mut |id| out.push(id.to_vec()));
+    let _ = s.finish(p, b"shop.example", &mut collect(&mut out));
     // Which ids, not how often: a repeat of the last id is not reported again.
     out.sort();
     out.dedup();

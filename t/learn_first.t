@@ -1,0 +1,128 @@
+#!/usr/bin/perl
+# learn=first (the default): a response teaches its first id (headers, then
+# body) and the rest of the body is passed on unread; learn=all learns every
+# id. Either way the client gets the whole response, unchanged.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use StickyTest;
+use IO::Compress::Gzip qw(gzip $GzipError);
+use IO::Uncompress::Gunzip ();
+
+my $t = StickyTest->new;
+$t->write_config(<<'CONF');
+http {
+    access_log off;
+    upstream first {
+        sticky_session name=sid zone=first:64k;
+        server 127.0.0.1:%%PORT_PERL%%;
+        server 127.0.0.1:%%PORT_B2%%;
+    }
+    upstream all {
+        sticky_session name=sid zone=all:64k learn=all;
+        server 127.0.0.1:%%PORT_PERL%%;
+        server 127.0.0.1:%%PORT_B2%%;
+    }
+    server {
+        listen 127.0.0.1:%%PORT_FRONT%%;
+        location / { proxy_pass http://first; add_header X-Sticky $sticky_session_status always; }
+        location /all/ { proxy_pass http://all/; add_header X-Sticky $sticky_session_status always; }
+    }
+    server { listen 127.0.0.1:%%PORT_B2%%; default_type text/html;
+             location / { return 200 "backend=b2\n"; } }
+}
+CONF
+
+# Every page carries two ids, A then B, a filler between them so that they
+# arrive in different buffers. Ids are numbered by response.
+my $n = 0;
+my $filler = ('<p>' . ('lorem ipsum dolor sit amet ' x 20) . "</p>\n") x 200;    # ~110 KB
+$t->backend($t->port('PERL'), sub {
+    my ($method, $uri) = @_;
+    $n++;
+    my ($head, $body) = ('', "backend=perl\n");
+    if ($uri =~ m{^/cookie}) {
+        # Set-Cookie teaches C; the body's D is not read.
+        $head = "Set-Cookie: sid=C$n; Path=/\r\n";
+        $body .= "<a href=\"/d?sid=D$n\">d</a>\n";
+    } elsif ($uri =~ m{[?&]sid=(\w+)}) {
+        # The client's own id comes first on the page, then a new one.
+        $body .= "<a href=\"/a?sid=$1\">a</a>\n$filler<a href=\"/b?sid=B$n\">b</a>\n";
+    } else {
+        # Links to other hosts teach nothing and do not end the scan.
+        $body .= "<a href=\"https://elsewhere.example/?sid=F$n\">f</a>\n$filler"
+            . "<a href=\"/a?sid=A$n\">a</a>\n$filler<a href=\"/b?sid=B$n\">b</a>\n";
+    }
+    my $enc = '';
+    if ($uri =~ m{/gz}) {
+        gzip(\$body => \my $z) or die $GzipError;
+        ($body, $enc) = ($z, "Content-Encoding: gzip\r\n");
+    }
+    my @pieces = $body =~ /(.{1,1500})/gs;
+    return ("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n$head${enc}Connection: close\r\n\r\n", \@pieces);
+}, pause => 0.002);
+$t->run;
+
+# The (decompressed) body, and which backend sent it.
+sub plain {
+    my ($r) = @_;
+    my $body = StickyTest::body($r);
+    if ((StickyTest::header($r, 'Content-Encoding') // '') eq 'gzip') {
+        IO::Uncompress::Gunzip::gunzip(\(my $z = $body) => \$body) or die "gunzip failed";
+    }
+    return $body;
+}
+sub backend_of { plain($_[0]) =~ /backend=(\w+)/ ? $1 : 'none' }
+sub status { StickyTest::header($t->get($_[0]), 'X-Sticky') // 'none' }
+
+# Round robin alternates: ask until the Perl backend answers.
+sub page {
+    my ($uri) = @_;
+    for (1 .. 2) {
+        my $r = $t->get($uri);
+        return $r if backend_of($r) eq 'perl';
+    }
+    die "the Perl backend never answered $uri\n";
+}
+
+sub routes {
+    my ($prefix, $id) = @_;
+    my %seen;
+    $seen{ backend_of($t->get("${prefix}x?sid=$id")) }++ for 1 .. 4;
+    return $seen{perl} // 0;
+}
+
+for my $gz ('', 'gz') {
+    my $what = $gz ? 'gzip page' : 'page';
+    my $r = page("/$gz");
+    is(StickyTest::header($r, 'Content-Encoding'), $gz ? 'gzip' : undef, "$what: encoding kept");
+    my $body = plain($r);
+    my ($a, $b) = $body =~ /sid=(A\d+).*sid=(B\d+)/s or die "no ids in the $what";
+    ok(length($body) > 200_000 && $body =~ /\Q$filler\E/, "$what passed on whole");
+    is(routes('/', $a), 4, "learn=first: first id of the $what is learned");
+    is(status("/x?sid=$b"), 'MISS', "learn=first: the rest of the $what is not read");
+
+    $body = plain(page("/all/$gz"));
+    ($a, $b) = $body =~ /sid=(A\d+).*sid=(B\d+)/s or die "no ids in the $what";
+    is(routes('/all/', $a) + routes('/all/', $b), 8, "learn=all: both ids of the $what learned");
+}
+
+# Headers come first: a Set-Cookie id is the response's id.
+my $r = page('/cookie');
+my ($c) = (StickyTest::header($r, 'Set-Cookie') // '') =~ /sid=(C\d+)/;
+my ($d) = StickyTest::body($r) =~ /sid=(D\d+)/;
+ok($c && $d, 'the response carries a cookie id and a body id');
+is(routes('/', $c), 4, 'the Set-Cookie id is learned');
+is(status("/x?sid=$d"), 'MISS', 'the body after a Set-Cookie id is not read');
+
+# A client-chosen id the table does not know, echoed first on the page, is
+# neither learned nor the end of the scan: the page's own new id is.
+$r = page('/p?sid=bogus1');
+my ($new) = StickyTest::body($r) =~ /sid=(B\d+)/;
+is(status('/x?sid=bogus1'), 'MISS', 'an echoed unknown client id is not learned');
+is(routes('/', $new), 4, 'the scan went on past the echoed id and learned the new one');
+
+$t->stop;
+done_testing;
