@@ -129,38 +129,56 @@ pub const DEFAULT_LOOKUP: [Source<'static>; 4] =
 /// Response content types whose bodies are scanned (`types=`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Types {
+    /// Lowercase MIME types, or `*`.
     list: Vec<Vec<u8>>,
+    /// `text/html` is scanned (listed, or `*`).
+    html: bool,
+    /// `application/xhtml+xml` is scanned.
+    xhtml: bool,
 }
 
 impl Default for Types {
     fn default() -> Self {
-        Types {
-            list: vec![b"text/html".to_vec()],
-        }
+        Types::new(vec![b"text/html".to_vec()])
     }
 }
 
+/// `a` equals the lowercase `lower`, ignoring ASCII case; exact bytes are
+/// tried first, as servers almost always send lowercase types.
+#[inline]
+fn same_type(a: &[u8], lower: &[u8]) -> bool {
+    a.len() == lower.len()
+        && (a.iter().zip(lower).all(|(x, y)| x == y) || a.eq_ignore_ascii_case(lower))
+}
+
 impl Types {
+    fn new(list: Vec<Vec<u8>>) -> Self {
+        let listed = |t: &[u8]| list.iter().any(|l| l == b"*" || l == t);
+        Types {
+            html: listed(b"text/html"),
+            xhtml: listed(b"application/xhtml+xml"),
+            list,
+        }
+    }
+
     /// How a body of `content_type` (a `Content-Type` value, parameters
     /// allowed) is scanned, or `None` if it is not.
     pub fn mode(&self, content_type: &[u8]) -> Option<crate::scanner::Mode> {
-        let end = memchr::memchr(b';', content_type).unwrap_or(content_type.len());
+        use crate::scanner::Mode;
+        let end = crate::extract::find1(b';', content_type).unwrap_or(content_type.len());
         let mime = content_type[..end].trim_ascii();
-        if mime.is_empty() {
-            return None;
+        if same_type(mime, b"text/html") {
+            return self.html.then_some(Mode::Html);
         }
-        // Exact bytes first: servers almost always send lowercase types.
-        let same = |t: &[u8]| t == mime || t.eq_ignore_ascii_case(mime);
-        let listed = self.list.iter().any(|t| t.as_slice() == b"*" || same(t));
-        if !listed {
-            return None;
+        if same_type(mime, b"application/xhtml+xml") {
+            return self.xhtml.then_some(Mode::Html);
         }
-        let html = same(b"text/html") || same(b"application/xhtml+xml");
-        Some(if html {
-            crate::scanner::Mode::Html
-        } else {
-            crate::scanner::Mode::Text
-        })
+        let listed = !mime.is_empty()
+            && self
+                .list
+                .iter()
+                .any(|t| t.as_slice() == b"*" || same_type(mime, t));
+        listed.then_some(Mode::Text)
     }
 }
 
@@ -439,7 +457,7 @@ fn parse_types(v: &[u8]) -> Option<Types> {
         }
         list.push(word.to_ascii_lowercase());
     }
-    Some(Types { list })
+    Some(Types::new(list))
 }
 
 fn parse_zone(v: &[u8]) -> Result<ZoneSpec<'_>, ConfigError> {

@@ -31,6 +31,7 @@ pub mod scanner;
 pub mod state;
 pub mod status;
 pub mod store;
+mod swar;
 pub mod url;
 
 #[cfg(feature = "nginx")]

@@ -51,6 +51,9 @@ fn is_delim(b: u8) -> bool {
     DELIM[b as usize]
 }
 
+/// Regions shorter than this are searched with a plain loop.
+const SHORT_REGION: usize = 64;
+
 /// Longest id remembered by [`Recent`].
 const RECENT_MAX: usize = 64;
 
@@ -214,21 +217,41 @@ impl Patterns {
     ) -> Flow {
         for needle in &self.needles {
             let name = needle.needle();
-            for m in needle.find_iter(region) {
+            let mut at = |m: usize| {
                 let after = m + name.len();
                 let id = match region.get(after) {
                     Some(b'=') => {
                         if recent.repeats(&region[after + 1..]) {
-                            continue;
+                            return Flow::Continue(());
                         }
                         self.link_at(mode, region, m, name.len(), host)
                     }
                     _ if mode == Mode::Html => self.field_at(region, m, name),
                     _ => None,
                 };
-                if let Some(id) = id {
-                    recent.remember(id);
-                    found(id)?;
+                match id {
+                    Some(id) => {
+                        recent.remember(id);
+                        found(id)
+                    }
+                    None => Flow::Continue(()),
+                }
+            };
+            if region.len() < SHORT_REGION {
+                // A small body (an API answer, a redirect page): a plain
+                // loop beats setting up the SIMD search.
+                let first = name[0];
+                let mut from = 0;
+                while let Some(i) = crate::swar::find1(first, &region[from..]) {
+                    let m = from + i;
+                    if region[m..].starts_with(name) {
+                        at(m)?;
+                    }
+                    from = m + 1;
+                }
+            } else {
+                for m in needle.find_iter(region) {
+                    at(m)?;
                 }
             }
         }
@@ -297,8 +320,14 @@ impl Patterns {
 /// still fit, else after the last delimiter; and what the rest is.
 fn tail_cut(mode: Mode, chunk: &[u8]) -> (usize, Carry) {
     if mode == Mode::Html {
-        if let Some(lt) = memrchr(b'<', chunk) {
-            if chunk.len() - lt < MAX_TOKEN && memchr(b'>', &chunk[lt..]).is_none() {
+        // A partial tag: the last `<` or `>` is a `<`.
+        let last = if chunk.len() < SHORT_REGION {
+            crate::swar::rfind2(b'<', b'>', chunk)
+        } else {
+            memrchr2(b'<', b'>', chunk)
+        };
+        if let Some(lt) = last {
+            if chunk[lt] == b'<' && chunk.len() - lt < MAX_TOKEN {
                 return (lt, Carry::Tag);
             }
         }

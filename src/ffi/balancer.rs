@@ -115,12 +115,37 @@ pub unsafe extern "C" fn init_upstream(
                 );
                 return NGX_ERROR as ngx_int_t;
             }
+            scf.peer_ids = peer_ids((*us).peer.data as *const ngx_http_upstream_rr_peers_t);
             scf.original_init_peer = (*us).peer.init;
             (*us).peer.init = Some(init_peer);
             scf.initialized = true;
             NGX_OK as ngx_int_t
         }
     })
+}
+
+/// Each configured peer (primary, then backup) and its identity, so that
+/// choosing a session's server does not hash every peer's name per request.
+/// With an upstream `zone` the peers are copied to shared memory later and
+/// the cache is not used (its addresses no longer match).
+///
+/// # Safety
+/// `peers` must be round robin's peers of this configuration.
+unsafe fn peer_ids(peers: *const ngx_http_upstream_rr_peers_t) -> Vec<(usize, u32)> {
+    let mut ids = Vec::new();
+    let mut list = peers;
+    // SAFETY: primary and backup lists are NULL-terminated and live for the cycle.
+    unsafe {
+        while !list.is_null() {
+            let mut peer = (*list).peer;
+            while !peer.is_null() {
+                ids.push((peer as usize, server_id(bytes(&(*peer).name))));
+                peer = (*peer).next;
+            }
+            list = (*list).next;
+        }
+    }
+    ids
 }
 
 /// Two different server names with the same 32-bit identity, if any.
@@ -275,7 +300,7 @@ unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void)
             let pd = &mut *(data as *mut PeerData);
             let ctx = &mut pd.ctx;
             if ctx.status == Status::Hit {
-                match select(&mut pd.rrp, pc, ctx.target) {
+                match select(&mut pd.rrp, pc, ctx.target, &(*ctx.conf).peer_ids) {
                     Pick::Chosen => {
                         ctx.served = Some(ctx.target);
                         ngx::ngx_log_debug!(
@@ -306,7 +331,12 @@ unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void)
             );
             let rc = ngx_http_upstream_get_round_robin_peer(pc, data);
             ctx.served = if rc == NGX_OK as ngx_int_t && !(*pc).name.is_null() {
-                Some(server_id(bytes(&*(*pc).name)))
+                let current = pd.rrp.current;
+                Some(if current.is_null() {
+                    server_id(bytes(&*(*pc).name))
+                } else {
+                    identity(&(*ctx.conf).peer_ids, current)
+                })
             } else {
                 None
             };
@@ -340,6 +370,7 @@ unsafe fn select(
     rrp: &mut ngx_http_upstream_rr_peer_data_t,
     pc: *mut ngx_peer_connection_t,
     target: u32,
+    ids: &[(usize, u32)],
 ) -> Pick {
     // rrp->peers and its peer lists are valid for this request; with a zone
     // they live in shared memory, guarded by each list's rwlock.
@@ -356,7 +387,7 @@ unsafe fn select(
             if !(*peers).config.is_null() && rrp.config != *(*peers).config {
                 return Pick::Absent;
             }
-            if let Some((peer, i)) = find(peers, target) {
+            if let Some((peer, i)) = find(peers, target, ids) {
                 return take(rrp, pc, peer, i);
             }
         }
@@ -377,7 +408,7 @@ unsafe fn select(
             }
         }
         let _locked = PeersLock::write(backup);
-        let Some((peer, i)) = find(backup, target) else {
+        let Some((peer, i)) = find(backup, target, ids) else {
             return Pick::Absent;
         };
         // Every primary is unusable: move to the backups as round robin does.
@@ -395,13 +426,14 @@ unsafe fn select(
 unsafe fn find(
     list: *mut ngx_http_upstream_rr_peers_t,
     target: u32,
+    ids: &[(usize, u32)],
 ) -> Option<(*mut ngx_http_upstream_rr_peer_t, usize)> {
     // SAFETY: the list's peers are linked through `next` and NULL-terminated.
     unsafe {
         let mut peer = (*list).peer;
         let mut i = 0;
         while !peer.is_null() {
-            if server_id(bytes(&(*peer).name)) == target {
+            if identity(ids, peer) == target {
                 return Some((peer, i));
             }
             peer = (*peer).next;
@@ -409,6 +441,19 @@ unsafe fn find(
         }
     }
     None
+}
+
+/// The identity of `peer`: from the configuration's cache when the peer is
+/// one it lists, else hashed from its name.
+///
+/// # Safety
+/// `peer` must be a live peer.
+unsafe fn identity(ids: &[(usize, u32)], peer: *const ngx_http_upstream_rr_peer_t) -> u32 {
+    match ids.iter().find(|&&(p, _)| p == peer as usize) {
+        Some(&(_, id)) => id,
+        // SAFETY: per the contract.
+        None => server_id(unsafe { bytes(&(*peer).name) }),
+    }
 }
 
 /// Whether round robin would use peer `i` of the current list now.

@@ -227,10 +227,15 @@ unsafe fn for_each_header(list: &ngx_list_t, mut f: impl FnMut(&[u8], &[u8]) -> 
     Flow::Continue(())
 }
 
-/// The response's `Content-Type` value.
+/// The response's MIME type: `Content-Type` without parameters when nginx
+/// has measured it (`content_type_len`), else the whole value.
 fn content_type(h: &ngx::ffi::ngx_http_headers_out_t) -> &[u8] {
     // SAFETY: content_type is nginx's header value for this response.
-    unsafe { bytes(&h.content_type) }
+    let value = unsafe { bytes(&h.content_type) };
+    match value.get(..h.content_type_len) {
+        Some(mime) if !mime.is_empty() => mime,
+        _ => value,
+    }
 }
 
 /// Scans every in-memory buffer of `chain` before it goes downstream.
@@ -309,6 +314,10 @@ unsafe fn scan_buffer(
         _ => Recent::new(),
     };
     if ctx.scanner.is_null() && ctx.inflater.is_null() {
+        if data.is_empty() {
+            // Nothing carried, nothing new (e.g. the empty last buffer).
+            return Ok(Flow::Continue(()));
+        }
         let mut recent = recent();
         if last {
             return Ok(

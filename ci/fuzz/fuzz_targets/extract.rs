@@ -26,6 +26,22 @@ fuzz_target!(|data: &[u8]| {
     };
     let (path, query) = split_target(data);
     query_ids(query, &names, max, &mut check);
+    // The query parser reports exactly what splitting at `&`/`;` does.
+    let mut got = Vec::new();
+    query_ids(query, &names, max, &mut |id| {
+        got.push(id);
+        false
+    });
+    let model: Vec<&[u8]> = names
+        .iter()
+        .flat_map(|name| {
+            query
+                .split(|&c| c == b'&' || c == b';')
+                .filter_map(move |pair| pair.trim_ascii_start().strip_prefix(name)?.strip_prefix(b"="))
+                .filter(|v| valid_id(v, max))
+        })
+        .collect();
+    assert_eq!(got, model, "query ids differ from the split model");
     path_param_ids(path, &names, max, &mut check);
     query_ids(data, &names, max, &mut check);
     cookie_ids(data, &names, max, &mut check);

@@ -1,0 +1,115 @@
+//! Byte searches for short inputs (request targets, header values, small
+//! bodies), eight bytes per step in a `u64`. memchr's SIMD routines win on
+//! long inputs but their dispatch costs more than the search below ~64 bytes.
+
+const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// `b` in every byte.
+#[inline]
+const fn splat(b: u8) -> u64 {
+    (b as u64) * 0x0101_0101_0101_0101
+}
+
+/// The high bit of each byte of `x` that is zero (exact: no carry crosses bytes).
+#[inline]
+fn zero_bytes(x: u64) -> u64 {
+    !(((x & LO7).wrapping_add(LO7)) | x) & HI
+}
+
+#[inline]
+fn word(c: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(c);
+    u64::from_le_bytes(w)
+}
+
+/// Position of the first `a` in `s`.
+#[inline]
+pub fn find1(a: u8, s: &[u8]) -> Option<usize> {
+    let pa = splat(a);
+    let mut chunks = s.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let m = zero_bytes(word(c) ^ pa);
+        if m != 0 {
+            return Some(at + m.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == a)
+        .map(|i| at + i)
+}
+
+/// Position of the first `a` or `b` in `s`.
+#[inline]
+pub fn find2(a: u8, b: u8, s: &[u8]) -> Option<usize> {
+    let (pa, pb) = (splat(a), splat(b));
+    let mut chunks = s.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let v = word(c);
+        let m = zero_bytes(v ^ pa) | zero_bytes(v ^ pb);
+        if m != 0 {
+            return Some(at + m.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == a || c == b)
+        .map(|i| at + i)
+}
+
+/// Position of the last `a` or `b` in `s`.
+#[inline]
+pub fn rfind2(a: u8, b: u8, s: &[u8]) -> Option<usize> {
+    let (pa, pb) = (splat(a), splat(b));
+    let mut chunks = s.rchunks_exact(8);
+    let mut end = s.len();
+    for c in &mut chunks {
+        end -= 8;
+        let v = word(c);
+        let m = zero_bytes(v ^ pa) | zero_bytes(v ^ pb);
+        if m != 0 {
+            return Some(end + (63 - m.leading_zeros() as usize) / 8);
+        }
+    }
+    chunks.remainder().iter().rposition(|&c| c == a || c == b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agree_with_plain_loops() {
+        // Every length up to 40, every position, bytes next to the targets
+        // (0x00, 0x01, 0x7f, 0x80, 0xff) that would fool an inexact mask.
+        let fill = [0x00u8, 0x01, b'a', 0x7f, 0x80, 0xff, b'<' ^ 1, b'>' + 1];
+        for len in 0..40 {
+            for f in fill {
+                let base = vec![f; len];
+                assert_eq!(find1(b'<', &base), None);
+                assert_eq!(rfind2(b'<', b'>', &base), None);
+                for i in 0..len {
+                    for j in i..len {
+                        let mut s = base.clone();
+                        s[i] = b'<';
+                        s[j] = b'>';
+                        let want1 = s.iter().position(|&c| c == b'<');
+                        let want2 = s.iter().position(|&c| c == b'<' || c == b'>');
+                        let wantr = s.iter().rposition(|&c| c == b'<' || c == b'>');
+                        assert_eq!(find1(b'<', &s), want1, "{s:?}");
+                        assert_eq!(find2(b'<', b'>', &s), want2, "{s:?}");
+                        assert_eq!(rfind2(b'<', b'>', &s), wantr, "{s:?}");
+                    }
+                }
+            }
+        }
+    }
+}
