@@ -165,6 +165,12 @@ impl Types {
     /// allowed) is scanned, or `None` if it is not.
     pub fn mode(&self, content_type: &[u8]) -> Option<crate::scanner::Mode> {
         use crate::scanner::Mode;
+        // What nearly every response says, checked in two word compares.
+        if let [a, b, c, d, e, f, g, h, b'l'] = *content_type {
+            if u64::from_le_bytes([a, b, c, d, e, f, g, h]) == u64::from_le_bytes(*b"text/htm") {
+                return self.html.then_some(Mode::Html);
+            }
+        }
         let end = crate::extract::find1(b';', content_type).unwrap_or(content_type.len());
         let mime = content_type[..end].trim_ascii();
         if same_type(mime, b"text/html") {

@@ -60,8 +60,10 @@ $t->backend($t->port('PERL'), sub {
         gzip(\$body => \my $z) or die $GzipError;
         ($body, $enc) = ($z, "Content-Encoding: gzip\r\n");
     }
+    # With a length, the body's end is its last byte (no separate last buffer).
     my @pieces = $body =~ /(.{1,1500})/gs;
-    return ("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n$head${enc}Connection: close\r\n\r\n", \@pieces);
+    my $len = "Content-Length: " . length($body) . "\r\n";
+    return ("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n$head$enc${len}Connection: close\r\n\r\n", \@pieces);
 }, pause => 0.002);
 $t->run;
 

@@ -74,6 +74,9 @@ pub struct RequestCtx {
     /// How the body is scanned, while it is (set by the header filter,
     /// cleared when the body ends or, with `learn=first`, once it taught an id).
     pub scan: Option<Mode>,
+    /// Body bytes still to come when the length is known (`Content-Length`),
+    /// else -1.
+    pub body_left: i64,
     /// Body scanner in the request pool, started only when a buffer ends
     /// inside a token or tag; until then each buffer is scanned in place.
     pub scanner: *mut Scanner<PoolCarry>,
@@ -217,6 +220,7 @@ unsafe extern "C" fn init_peer(
                 served: None,
                 last_learned: 0,
                 scan: None,
+                body_left: -1,
                 scanner: null_mut(),
                 inflater: null_mut(),
             });

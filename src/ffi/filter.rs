@@ -162,6 +162,9 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
             ctx.inflater = inflater;
         }
         ctx.scan = Some(mode);
+        // A body of known length ends with its last byte, not only with the
+        // (often separate, empty) last buffer: scan it whole when it can.
+        ctx.body_left = (*r).headers_out.content_length_n;
         (*r).set_filter_need_in_memory(1);
     }
 }
@@ -270,7 +273,12 @@ unsafe fn learn_from_body(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) {
             } else {
                 &[]
             };
-            let last = (*b).last_buf() != 0;
+            // Range responses and filters above this one may pass fewer bytes
+            // than Content-Length says: then only last_buf ends the body.
+            if ctx.body_left >= 0 {
+                ctx.body_left -= data.len() as i64;
+            }
+            let last = (*b).last_buf() != 0 || (ctx.body_left == 0 && ctx.inflater.is_null());
             match scan_buffer(r, ctx, scf, patterns, mode, host, log, data, last) {
                 Ok(Flow::Continue(())) if !last => {}
                 Ok(_) => {
