@@ -21,7 +21,7 @@ use StickyTest;
 
 my $N = $ENV{BENCH_REQUESTS} // 400;
 my $WARM = 50;
-my $ROUNDS = $ENV{BENCH_ROUNDS} // 3;
+my $ROUNDS = $ENV{BENCH_ROUNDS} // 5;
 my $SECONDS = $ENV{BENCH_SECONDS} // 2;
 my $ROOT = $StickyTest::ROOT;
 my $NGINX = "$ROOT/build/nginx";

@@ -37,28 +37,33 @@ pub fn valid_id(v: &[u8], max_len: usize) -> bool {
     !v.is_empty() && v.len() <= max_len && id_len(v) == v.len()
 }
 
-/// Below this many bytes a plain loop finds a byte faster than memchr's
-/// SIMD dispatch (request targets, cookies and header values are short).
+/// The first this many bytes are searched eight at a time before memchr's
+/// SIMD routines take over: targets, cookies and header values are short,
+/// and their separators near, so the dispatch would cost more than the search.
 const SHORT: usize = 64;
 
 /// Position of the first `a` or `b` in `s`.
 #[inline]
 pub(crate) fn find2(a: u8, b: u8, s: &[u8]) -> Option<usize> {
-    if s.len() < SHORT {
-        crate::swar::find2(a, b, s)
-    } else {
-        memchr::memchr2(a, b, s)
-    }
+    let head = &s[..s.len().min(SHORT)];
+    crate::swar::find2(a, b, head).or_else(|| {
+        let rest = &s[head.len()..];
+        (!rest.is_empty())
+            .then(|| memchr::memchr2(a, b, rest).map(|i| head.len() + i))
+            .flatten()
+    })
 }
 
 /// Position of the first `a` in `s`.
 #[inline]
 pub(crate) fn find1(a: u8, s: &[u8]) -> Option<usize> {
-    if s.len() < SHORT {
-        crate::swar::find1(a, s)
-    } else {
-        memchr::memchr(a, s)
-    }
+    let head = &s[..s.len().min(SHORT)];
+    crate::swar::find1(a, head).or_else(|| {
+        let rest = &s[head.len()..];
+        (!rest.is_empty())
+            .then(|| memchr::memchr(a, rest).map(|i| head.len() + i))
+            .flatten()
+    })
 }
 
 /// Most candidate ids a request may offer; later ones are ignored, so a
