@@ -124,6 +124,7 @@ my @configs = (
     [roundrobin64k => '64 KB page, round robin',           'rr',        '', sub { '/page64k.html' }],
     [learn64k      => '64 KB page, learning a new ?sid=',  'learn',     '', sub { '/page64k.html' }],
     [learnphp64k   => '64 KB page, learning ?PHPSESSID=',  'learn_php', '', sub { '/php64k.html' }],
+    [learnall64k   => '64 KB page, learn=all (every link)', 'learn_all', '', sub { '/page64k.html' }],
     [subfilter64k  => '64 KB page, sub_filter one string', 'rr',        "sub_filter 'Lorem' 'Ipsum';", sub { '/page64k.html' }],
     [rr_zk         => 'round robin, zone + keepalive',     'rr_zk',     '', $known],
     [sticky_zk     => 'sticky hit, zone + keepalive',      'sticky_zk', '', $known],
@@ -152,6 +153,7 @@ http {
     upstream sticky    { sticky_session name=sid zone=bench:16m; $servers }
     upstream learn     { sticky_session name=sid zone=learn:16m; $servers }
     upstream learn_php { sticky_session name=PHPSESSID zone=learn_php:16m; $servers }
+    upstream learn_all { sticky_session name=sid zone=learn_all:16m learn=all; $servers }
     upstream rr_zk     { zone rr_zk 64k; $servers keepalive 16; }
     upstream sticky_zk { zone sticky_zk 64k; sticky_session name=sid zone=bench_zk:16m; $servers keepalive 16; }
     # Teachers: the same zones and servers, learning every id of a page, to
@@ -329,6 +331,7 @@ my @ratios = (
     [learn64k_vs_subfilter64k => 'learn64k', 'subfilter64k'],
     [learnphp64k_vs_roundrobin64k => 'learnphp64k', 'roundrobin64k'],
     [learnphp64k_vs_subfilter64k => 'learnphp64k', 'subfilter64k'],
+    [learnall64k_vs_roundrobin64k => 'learnall64k', 'roundrobin64k'],
     [zone_keepalive_vs_plain => 'sticky_zk', 'rr_zk'],
 );
 printf "RATIO %s %.3f\n", $_->[0], $ir{ $_->[1] } / $ir{ $_->[2] } for @ratios;
