@@ -111,6 +111,20 @@ for my $gz ('', 'gz') {
     is(routes('/all/', $a) + routes('/all/', $b), 8, "learn=all: both ids of the $what learned");
 }
 
+# A request whose session is live: its own id, first on the page, is the
+# response's id (nothing to write, the lookup refreshed it); with learn=all
+# the new id after it is learned too.
+{
+    my $r = page('/');
+    my ($own) = plain($r) =~ /sid=(A\d+)/;
+    my ($next) = plain(page("/p?sid=$own")) =~ /sid=(B\d+)/;
+    is(status("/x?sid=$own"), 'HIT', 'the session is live');
+    is(status("/x?sid=$next"), 'MISS', 'learn=first: a page led by the request\'s own id teaches nothing else');
+    ($own) = plain(page('/all/')) =~ /sid=(A\d+)/;
+    ($next) = plain(page("/all/p?sid=$own")) =~ /sid=(B\d+)/;
+    is(routes('/all/', $next), 4, 'learn=all: the new id after the own id is learned');
+}
+
 # Headers come first: a Set-Cookie id is the response's id.
 my $r = page('/cookie');
 my ($c) = (StickyTest::header($r, 'Set-Cookie') // '') =~ /sid=(C\d+)/;

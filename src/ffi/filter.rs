@@ -434,9 +434,19 @@ fn learn(ctx: &mut RequestCtx, scf: &SrvConf, log: *mut ngx_log_t, id: &[u8]) ->
     if key == ctx.last_learned {
         return Flow::Continue(());
     }
-    // A client-chosen id the table does not know never enters it, even when
-    // the backend echoes it back; nor does it count as the response's id.
-    if key == ctx.key && !ctx.known {
+    if key == ctx.key {
+        if ctx.known {
+            // The request's own live session, on the server that answered
+            // (the lookup refreshed it; a failover was rebound before the
+            // body): nothing to write, but it is the response's id.
+            return match scf.learn {
+                Learn::First => Flow::Break(()),
+                Learn::All => Flow::Continue(()),
+            };
+        }
+        // A client-chosen id the table does not know never enters it, even
+        // when the backend echoes it back; nor does it count as the
+        // response's id.
         return Flow::Continue(());
     }
     ctx.last_learned = key;
