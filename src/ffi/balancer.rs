@@ -93,6 +93,13 @@ struct PeerData {
     ctx: RequestCtx,
 }
 
+// ngx_palloc aligns to NGX_ALIGNMENT (sizeof(unsigned long)): enough for
+// PeerData and the pool-allocated scanner.
+const _: () = assert!(core::mem::align_of::<PeerData>() <= core::mem::size_of::<core::ffi::c_ulong>());
+const _: () = assert!(
+    core::mem::align_of::<Scanner<PoolCarry>>() <= core::mem::size_of::<core::ffi::c_ulong>()
+);
+
 /// `init_upstream`: round robin's, then ours for every request.
 pub unsafe extern "C" fn init_upstream(
     cf: *mut ngx_conf_t,
