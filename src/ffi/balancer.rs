@@ -95,7 +95,8 @@ struct PeerData {
 
 // ngx_palloc aligns to NGX_ALIGNMENT (sizeof(unsigned long)): enough for
 // PeerData and the pool-allocated scanner.
-const _: () = assert!(core::mem::align_of::<PeerData>() <= core::mem::size_of::<core::ffi::c_ulong>());
+const _: () =
+    assert!(core::mem::align_of::<PeerData>() <= core::mem::size_of::<core::ffi::c_ulong>());
 const _: () = assert!(
     core::mem::align_of::<Scanner<PoolCarry>>() <= core::mem::size_of::<core::ffi::c_ulong>()
 );

@@ -37,7 +37,11 @@ fuzz_target!(|data: &[u8]| {
         .flat_map(|name| {
             query
                 .split(|&c| c == b'&' || c == b';')
-                .filter_map(move |pair| pair.trim_ascii_start().strip_prefix(name)?.strip_prefix(b"="))
+                .filter_map(move |pair| {
+                    pair.trim_ascii_start()
+                        .strip_prefix(name)?
+                        .strip_prefix(b"=")
+                })
                 .filter(|v| valid_id(v, max))
         })
         .collect();
