@@ -1,6 +1,7 @@
 //! Finding the session id a request carries.
 
 use crate::config::Names;
+use crate::swar::{self, SHORT};
 
 /// Bytes a session id may contain. Covers PHP (`[A-Za-z0-9,-]`), Java
 /// (`[A-Za-z0-9._-]`, with a `.jvmRoute` suffix) and URL-safe tokens; anything
@@ -37,16 +38,14 @@ pub fn valid_id(v: &[u8], max_len: usize) -> bool {
     !v.is_empty() && v.len() <= max_len && id_len(v) == v.len()
 }
 
-/// The first this many bytes are searched eight at a time before memchr's
-/// SIMD routines take over: targets, cookies and header values are short,
-/// and their separators near, so the dispatch would cost more than the search.
-const SHORT: usize = 64;
-
-/// Position of the first `a` or `b` in `s`.
+/// Position of the first `a` or `b` in `s`. The first [`SHORT`] bytes are
+/// searched eight at a time before memchr's SIMD routines take over: targets,
+/// cookies and header values are short and their separators near, so the
+/// dispatch would cost more than the search.
 #[inline]
 pub(crate) fn find2(a: u8, b: u8, s: &[u8]) -> Option<usize> {
     let head = &s[..s.len().min(SHORT)];
-    crate::swar::find2(a, b, head).or_else(|| {
+    swar::find2(a, b, head).or_else(|| {
         let rest = &s[head.len()..];
         (!rest.is_empty())
             .then(|| memchr::memchr2(a, b, rest).map(|i| head.len() + i))
@@ -58,7 +57,7 @@ pub(crate) fn find2(a: u8, b: u8, s: &[u8]) -> Option<usize> {
 #[inline]
 pub(crate) fn find1(a: u8, s: &[u8]) -> Option<usize> {
     let head = &s[..s.len().min(SHORT)];
-    crate::swar::find1(a, head).or_else(|| {
+    swar::find1(a, head).or_else(|| {
         let rest = &s[head.len()..];
         (!rest.is_empty())
             .then(|| memchr::memchr(a, rest).map(|i| head.len() + i))

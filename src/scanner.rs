@@ -51,9 +51,6 @@ fn is_delim(b: u8) -> bool {
     DELIM[b as usize]
 }
 
-/// Regions shorter than this are searched with a plain loop.
-const SHORT_REGION: usize = 64;
-
 /// Longest id remembered by [`Recent`].
 const RECENT_MAX: usize = 64;
 
@@ -237,7 +234,7 @@ impl Patterns {
                     None => Flow::Continue(()),
                 }
             };
-            if region.len() < SHORT_REGION {
+            if region.len() < crate::swar::SHORT {
                 // A small body (an API answer, a redirect page): a plain
                 // loop beats setting up the SIMD search.
                 let first = name[0];
@@ -321,7 +318,7 @@ impl Patterns {
 fn tail_cut(mode: Mode, chunk: &[u8]) -> (usize, Carry) {
     if mode == Mode::Html {
         // A partial tag: the last `<` or `>` is a `<`.
-        let last = if chunk.len() < SHORT_REGION {
+        let last = if chunk.len() < crate::swar::SHORT {
             crate::swar::rfind2(b'<', b'>', chunk)
         } else {
             memrchr2(b'<', b'>', chunk)

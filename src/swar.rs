@@ -2,6 +2,9 @@
 //! bodies), eight bytes per step in a `u64`. memchr's SIMD routines win on
 //! long inputs but their dispatch costs more than the search below ~64 bytes.
 
+/// Inputs shorter than this are searched here rather than with memchr.
+pub const SHORT: usize = 64;
+
 const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
 const HI: u64 = 0x8080_8080_8080_8080;
 
@@ -27,21 +30,7 @@ fn word(c: &[u8]) -> u64 {
 /// Position of the first `a` in `s`.
 #[inline]
 pub fn find1(a: u8, s: &[u8]) -> Option<usize> {
-    let pa = splat(a);
-    let mut chunks = s.chunks_exact(8);
-    let mut at = 0;
-    for c in &mut chunks {
-        let m = zero_bytes(word(c) ^ pa);
-        if m != 0 {
-            return Some(at + m.trailing_zeros() as usize / 8);
-        }
-        at += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&c| c == a)
-        .map(|i| at + i)
+    find2(a, a, s)
 }
 
 /// Position of the first `a` or `b` in `s`.

@@ -135,22 +135,25 @@ pub unsafe extern "C" fn init_upstream(
     })
 }
 
-/// Each configured peer (primary, then backup) and its identity, so that
-/// choosing a session's server does not hash every peer's name per request.
-/// With an upstream `zone` the peers are copied to shared memory later and
-/// the cache is not used (its addresses no longer match).
+/// Each configured peer's address and identity, per list (primary, backup)
+/// in list order, so that choosing a session's server does not hash every
+/// peer's name per request. With an upstream `zone` the peers are copied to
+/// shared memory later and the addresses no longer match: names are hashed.
 ///
 /// # Safety
 /// `peers` must be round robin's peers of this configuration.
-unsafe fn peer_ids(peers: *const ngx_http_upstream_rr_peers_t) -> Vec<(usize, u32)> {
-    let mut ids = Vec::new();
-    let mut list = peers;
+unsafe fn peer_ids(peers: *const ngx_http_upstream_rr_peers_t) -> [Vec<(usize, u32)>; 2] {
+    let mut ids = [Vec::new(), Vec::new()];
     // SAFETY: primary and backup lists are NULL-terminated and live for the cycle.
     unsafe {
-        while !list.is_null() {
+        let mut list = peers;
+        for cache in &mut ids {
+            if list.is_null() {
+                break;
+            }
             let mut peer = (*list).peer;
             while !peer.is_null() {
-                ids.push((peer as usize, server_id(bytes(&(*peer).name))));
+                cache.push((peer as usize, server_id(bytes(&(*peer).name))));
                 peer = (*peer).next;
             }
             list = (*list).next;
@@ -343,12 +346,7 @@ unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void)
             );
             let rc = ngx_http_upstream_get_round_robin_peer(pc, data);
             ctx.served = if rc == NGX_OK as ngx_int_t && !(*pc).name.is_null() {
-                let current = pd.rrp.current;
-                Some(if current.is_null() {
-                    server_id(bytes(&*(*pc).name))
-                } else {
-                    identity(&(*ctx.conf).peer_ids, current)
-                })
+                Some(server_id(bytes(&*(*pc).name)))
             } else {
                 None
             };
@@ -382,7 +380,7 @@ unsafe fn select(
     rrp: &mut ngx_http_upstream_rr_peer_data_t,
     pc: *mut ngx_peer_connection_t,
     target: u32,
-    ids: &[(usize, u32)],
+    ids: &[Vec<(usize, u32)>; 2],
 ) -> Pick {
     // rrp->peers and its peer lists are valid for this request; with a zone
     // they live in shared memory, guarded by each list's rwlock.
@@ -399,7 +397,7 @@ unsafe fn select(
             if !(*peers).config.is_null() && rrp.config != *(*peers).config {
                 return Pick::Absent;
             }
-            if let Some((peer, i)) = find(peers, target, ids) {
+            if let Some((peer, i)) = find(peers, target, &ids[0]) {
                 return take(rrp, pc, peer, i);
             }
         }
@@ -420,7 +418,7 @@ unsafe fn select(
             }
         }
         let _locked = PeersLock::write(backup);
-        let Some((peer, i)) = find(backup, target, ids) else {
+        let Some((peer, i)) = find(backup, target, &ids[1]) else {
             return Pick::Absent;
         };
         // Every primary is unusable: move to the backups as round robin does.
@@ -431,7 +429,8 @@ unsafe fn select(
     }
 }
 
-/// The peer of `list` whose identity is `target`, and its index.
+/// The peer of `list` whose identity is `target`, and its index. `ids` are
+/// the list's cached identities by index, used when the address matches.
 ///
 /// # Safety
 /// `list` must be a live peer list, locked by the caller.
@@ -445,7 +444,11 @@ unsafe fn find(
         let mut peer = (*list).peer;
         let mut i = 0;
         while !peer.is_null() {
-            if identity(ids, peer) == target {
+            let id = match ids.get(i) {
+                Some(&(p, id)) if p == peer as usize => id,
+                _ => server_id(bytes(&(*peer).name)),
+            };
+            if id == target {
                 return Some((peer, i));
             }
             peer = (*peer).next;
@@ -453,19 +456,6 @@ unsafe fn find(
         }
     }
     None
-}
-
-/// The identity of `peer`: from the configuration's cache when the peer is
-/// one it lists, else hashed from its name.
-///
-/// # Safety
-/// `peer` must be a live peer.
-unsafe fn identity(ids: &[(usize, u32)], peer: *const ngx_http_upstream_rr_peer_t) -> u32 {
-    match ids.iter().find(|&&(p, _)| p == peer as usize) {
-        Some(&(_, id)) => id,
-        // SAFETY: per the contract.
-        None => server_id(unsafe { bytes(&(*peer).name) }),
-    }
 }
 
 /// Whether round robin would use peer `i` of the current list now.

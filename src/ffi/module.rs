@@ -49,8 +49,9 @@ pub struct SrvConf {
     pub types: Types,
     /// How many of a response's ids are learned.
     pub learn: Learn,
-    /// Each configured peer's address and identity (see `balancer::peer_ids`).
-    pub peer_ids: Vec<(usize, u32)>,
+    /// Each configured peer's address and identity, primary and backup
+    /// lists (see `balancer::peer_ids`).
+    pub peer_ids: [Vec<(usize, u32)>; 2],
     /// Round robin's per-request init, which ours wraps.
     pub original_init_peer: ngx_http_upstream_init_peer_pt,
     /// Where the directive is, for errors reported after parsing.
@@ -73,7 +74,7 @@ impl Default for SrvConf {
             lookup: Vec::new(),
             types: Types::default(),
             learn: Learn::First,
-            peer_ids: Vec::new(),
+            peer_ids: [Vec::new(), Vec::new()],
             original_init_peer: None,
             file: ngx_str_t::empty(),
             line: 0,
