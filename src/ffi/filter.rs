@@ -435,31 +435,28 @@ fn learn(ctx: &mut RequestCtx, scf: &SrvConf, log: *mut ngx_log_t, id: &[u8]) ->
         return Flow::Continue(());
     }
     if key == ctx.key {
-        if ctx.known {
-            // The request's own live session, on the server that answered
-            // (the lookup refreshed it; a failover was rebound before the
-            // body): nothing to write, but it is the response's id.
-            return match scf.learn {
-                Learn::First => Flow::Break(()),
-                Learn::All => Flow::Continue(()),
-            };
+        if !ctx.known {
+            // A client-chosen id the table does not know never enters it,
+            // even when the backend echoes it back; nor does it count as the
+            // response's id.
+            return Flow::Continue(());
         }
-        // A client-chosen id the table does not know never enters it, even
-        // when the backend echoes it back; nor does it count as the
-        // response's id.
-        return Flow::Continue(());
+        // The request's own live session, on the server that answered (the
+        // lookup refreshed it; a failover was rebound before the body):
+        // nothing to write, but it is the response's id.
+    } else {
+        ctx.last_learned = key;
+        let outcome = zone.learn(&table, log, key, served, scf.expiry, Bind::Keep);
+        if outcome == Learned::New && !ctx.known {
+            ctx.status = Status::New;
+        }
+        ngx::ngx_log_debug!(
+            log,
+            "sticky_session: learned id for server {:08x}: {:?}",
+            served,
+            outcome
+        );
     }
-    ctx.last_learned = key;
-    let outcome = zone.learn(&table, log, key, served, scf.expiry, Bind::Keep);
-    if outcome == Learned::New && !ctx.known {
-        ctx.status = Status::New;
-    }
-    ngx::ngx_log_debug!(
-        log,
-        "sticky_session: learned id for server {:08x}: {:?}",
-        served,
-        outcome
-    );
     match scf.learn {
         Learn::First => Flow::Break(()),
         Learn::All => Flow::Continue(()),
