@@ -2,7 +2,7 @@
 
 DEBIAN_PACKAGES := libclang-dev libpcre2-dev libssl-dev zlib1g-dev gcc g++ make perl pkg-config curl
 
-.PHONY: all build deps run test unit prove dynamic static capi header header-check debian bench bench-core fuzz fuzz-smoke chaos chaos-smoke memcheck clean
+.PHONY: all build deps run test unit prove dynamic static capi header header-check debian bench bench-core matrix matrix-smoke fuzz fuzz-smoke chaos chaos-smoke memcheck clean
 
 all: build
 
@@ -20,7 +20,7 @@ run: build
 # Everything CI runs: unit tests, the .t suites on the vendored nginx, the
 # module built by nginx's own build system (dynamic), against Debian's nginx,
 # the C API example and the header freshness check.
-test: build unit prove dynamic static debian capi header-check fuzz-smoke chaos-smoke
+test: build unit prove matrix-smoke dynamic static debian capi header-check fuzz-smoke chaos-smoke
 
 unit:
 	cargo test --no-default-features
@@ -33,6 +33,19 @@ dynamic: build
 
 static: build
 	ci/nginx-build.sh static
+
+# Every nginx version in ../shared/nginx-src (1.24, 1.26, 1.30, 1.31) and the
+# vendored 1.28, each with the module built by nginx's --add-dynamic-module:
+# matrix runs every .t suite on each; matrix-smoke (in make test) the suites
+# that cover routing, split bodies, failover, status, reload, keep-alive and
+# configuration on the versions prove does not already run.
+matrix: build
+	ci/matrix.sh
+
+matrix-smoke: build
+	MATRIX_VERSIONS="1.24.0 1.26.3 1.30.4 1.31.4" \
+	MATRIX_SUITES="t/routing.t t/split_body.t t/failover.t t/status.t t/durability.t t/keepalive.t t/config.t t/headers.t" \
+		ci/matrix.sh
 
 # Debian's own nginx 1.22 (apt-get install nginx nginx-dev): the module built
 # against /usr/share/nginx/src with Debian's flags, the .t suites run on /usr/sbin/nginx.

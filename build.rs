@@ -1,10 +1,13 @@
-//! Emits cfgs for nginx versions whose structures differ in ways the adapter must know.
+//! Emits cfgs for nginx versions whose structures differ in ways the adapter
+//! must know, and compiles the C accessors for bitfields bindgen mislays.
+
+use std::env;
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(ngx_peer_refs)");
     println!("cargo::rustc-check-cfg=cfg(ngx_cookie_list)");
     println!("cargo::rerun-if-env-changed=DEP_NGINX_VERSION_NUMBER");
-    let version: u64 = std::env::var("DEP_NGINX_VERSION_NUMBER")
+    let version: u64 = env::var("DEP_NGINX_VERSION_NUMBER")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
@@ -16,4 +19,30 @@ fn main() {
     if version >= 1_027_003 {
         println!("cargo::rustc-cfg=ngx_peer_refs");
     }
+    if env::var_os("CARGO_FEATURE_NGINX").is_some() {
+        compile_request_bits();
+    }
+}
+
+/// src/ffi/request_bits.c, against the headers and defines of the nginx
+/// tree nginx-sys generated its bindings from.
+fn compile_request_bits() {
+    println!("cargo::rerun-if-changed=src/ffi/request_bits.c");
+    println!("cargo::rerun-if-env-changed=DEP_NGINX_INCLUDE");
+    println!("cargo::rerun-if-env-changed=DEP_NGINX_CFLAGS");
+    let mut build = cc::Build::new();
+    build.file("src/ffi/request_bits.c").warnings(false);
+    if let Some(includes) = env::var_os("DEP_NGINX_INCLUDE") {
+        for dir in env::split_paths(&includes) {
+            build.include(dir);
+        }
+    }
+    for define in env::var("DEP_NGINX_CFLAGS").unwrap_or_default().split_whitespace() {
+        let define = define.trim_start_matches("-D");
+        match define.split_once('=') {
+            Some((name, value)) => build.define(name, value),
+            None => build.define(define, None),
+        };
+    }
+    build.compile("sticky_session_request_bits");
 }

@@ -31,12 +31,17 @@ CONF
 
 my $servers = "server 127.0.0.1:1; server 127.0.0.1:2 backup;";
 
+my $version = StickyTest->new->nginx_version;
+
 my @good = (
     'sticky_session;',
     'sticky_session name=PHPSESSID name=sid zone=web:64k timeout=30m max_id_len=64;',
     "sticky_session; keepalive 16;",
     "zone peers 64k; sticky_session;",
 );
+# Since 1.29.7 keepalive wraps whatever balancer an upstream ends up with
+# once the configuration is read, so its place no longer matters.
+push @good, 'keepalive 16; sticky_session;' if $version >= 1_029_007;
 for my $directive (@good) {
     my ($ok, $out) = check("$directive $servers");
     ok($ok, "accepted: $directive") or diag $out;
@@ -50,10 +55,18 @@ my @bad = (
     ['sticky_session name=a&b;', qr/invalid name "a&b"/],
     ['sticky_session max_id_len=0;', qr/invalid max_id_len "0"/],
     ['sticky_session; sticky_session;', qr/"sticky_session" directive is duplicate in nginx.conf:LINE/],
-    ['keepalive 16; sticky_session;', qr/must be the first load balancing directive/],
     ['least_conn; sticky_session;', qr/must be the first load balancing directive/],
     ['sticky_session; least_conn;', qr/is overridden by a load balancing method specified after it/],
 );
+push @bad, ['keepalive 16; sticky_session;', qr/must be the first load balancing directive/]
+    if $version < 1_029_007;
+# nginx's own sticky (1.29.6+) in the same upstream, in either order.
+push @bad,
+    ['sticky learn create=$upstream_cookie_sid lookup=$cookie_sid zone=own:64k; sticky_session;',
+        qr/"sticky_session" cannot be combined with "sticky" in upstream "app"/],
+    ['sticky_session; sticky learn create=$upstream_cookie_sid lookup=$cookie_sid zone=own:64k;',
+        qr/"sticky_session" cannot be combined with "sticky" in upstream "app"/]
+    if $version >= 1_029_006;
 for my $case (@bad) {
     my ($directive, $want) = @$case;
     my ($ok, $out) = check("$directive $servers");
@@ -70,5 +83,12 @@ like($out, qr/"sticky_session" directive is not allowed here/, 'message outside 
 ($ok, $out) = check("sticky_session zone=same:64k; $servers",
     "upstream other { sticky_session zone=same:64k; server 127.0.0.1:3; }");
 ok($ok, 'two upstreams share a zone') or diag $out;
+
+# nginx's own sticky in another upstream of the same configuration is fine.
+if ($version >= 1_029_006) {
+    ($ok, $out) = check("sticky_session; $servers",
+        "upstream other { sticky cookie srv_id; server 127.0.0.1:3; }");
+    ok($ok, 'nginx\'s own sticky in another upstream') or diag $out;
+}
 
 done_testing;

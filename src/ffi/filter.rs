@@ -13,7 +13,7 @@ use ngx::ffi::{
 
 use super::balancer::{rebind_if_moved, RequestCtx, Status};
 use super::module::{request_ctx, srv_conf, SrvConf};
-use super::{bytes, guard};
+use super::{bytes, guard, header_only, need_in_memory};
 use crate::config::Learn;
 use crate::extract::set_cookie_id;
 use crate::inflate::{Encoding, Inflater};
@@ -127,7 +127,7 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
             }
         }
 
-        if (*r).header_only() != 0 {
+        if header_only(r) {
             return;
         }
         let Some(mode) = scf.types.mode(content_type(&(*r).headers_out)) else {
@@ -165,7 +165,7 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
         // A body of known length ends with its last byte, not only with the
         // (often separate, empty) last buffer: scan it whole when it can.
         ctx.body_left = (*r).headers_out.content_length_n;
-        (*r).set_filter_need_in_memory(1);
+        need_in_memory(r);
     }
 }
 

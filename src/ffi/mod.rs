@@ -18,7 +18,42 @@ mod zone;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use ngx::ffi::{ngx_cached_time, ngx_str_t};
+use ngx::ffi::{ngx_cached_time, ngx_http_request_t, ngx_str_t, ngx_uint_t};
+
+// Bitfields of the request, through C (src/ffi/request_bits.c says why):
+// never bindgen's accessors for `ngx_http_request_t` bitfields.
+extern "C" {
+    fn ngx_http_sticky_session_header_only(r: *mut ngx_http_request_t) -> ngx_uint_t;
+    fn ngx_http_sticky_session_body_no_buffering(r: *mut ngx_http_request_t) -> ngx_uint_t;
+    fn ngx_http_sticky_session_need_in_memory(r: *mut ngx_http_request_t);
+}
+
+/// `r->header_only`.
+///
+/// # Safety
+/// `r` must be a live request.
+unsafe fn header_only(r: *mut ngx_http_request_t) -> bool {
+    // SAFETY: guaranteed by the caller; the accessor only reads the field.
+    unsafe { ngx_http_sticky_session_header_only(r) != 0 }
+}
+
+/// `r->request_body_no_buffering`.
+///
+/// # Safety
+/// `r` must be a live request.
+unsafe fn body_no_buffering(r: *mut ngx_http_request_t) -> bool {
+    // SAFETY: guaranteed by the caller; the accessor only reads the field.
+    unsafe { ngx_http_sticky_session_body_no_buffering(r) != 0 }
+}
+
+/// Sets `r->filter_need_in_memory`.
+///
+/// # Safety
+/// `r` must be a live request.
+unsafe fn need_in_memory(r: *mut ngx_http_request_t) {
+    // SAFETY: guaranteed by the caller; the accessor writes that one bit.
+    unsafe { ngx_http_sticky_session_need_in_memory(r) }
+}
 
 /// Runs `f`, turning a panic into `fallback`: a panic must never unwind into nginx.
 fn guard<T>(fallback: T, f: impl FnOnce() -> T) -> T {

@@ -301,6 +301,19 @@ unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
                 as *const ngx_http_upstream_main_conf_t;
             for &us in array::<*mut ngx_http_upstream_srv_conf_t>(&(*umcf).upstreams) {
                 if let Some(scf) = srv_conf(us) {
+                    if scf.enabled && nginx_sticky_in((*cf).cycle, us) {
+                        // `sticky` after ours wrapped it: two sticky methods.
+                        ngx::ngx_conf_log_error!(
+                            ngx::ffi::NGX_LOG_EMERG,
+                            cf,
+                            "\"sticky_session\" cannot be combined with \"sticky\" in upstream \"{}\" \
+                             ({}:{})",
+                            String::from_utf8_lossy(bytes(&(*us).host)),
+                            String::from_utf8_lossy(bytes(&scf.file)),
+                            scf.line,
+                        );
+                        return NGX_ERROR as ngx_int_t;
+                    }
                     if scf.enabled && !scf.initialized {
                         ngx::ngx_conf_log_error!(
                             ngx::ffi::NGX_LOG_EMERG,
@@ -347,6 +360,15 @@ unsafe extern "C" fn sticky_session(
             let ctx = (*cf).ctx as *mut ngx_http_conf_ctx_t;
             let uscf = *(*ctx).srv_conf.add(ngx_http_upstream_module.ctx_index)
                 as *mut ngx_http_upstream_srv_conf_t;
+            if nginx_sticky_in((*cf).cycle, uscf) {
+                ngx::ngx_conf_log_error!(
+                    ngx::ffi::NGX_LOG_EMERG,
+                    cf,
+                    "\"sticky_session\" cannot be combined with \"sticky\" in upstream \"{}\"",
+                    String::from_utf8_lossy(bytes(&(*uscf).host)),
+                );
+                return ngx::core::NGX_CONF_ERROR as *mut c_char;
+            }
             if (*uscf).peer.init_upstream.is_some() {
                 return c"must be the first load balancing directive in the upstream block, \
                          before \"keepalive\", and cannot be combined with another method"
@@ -479,6 +501,40 @@ unsafe fn conf_error(cf: *mut ngx_conf_t, msg: &str) -> *mut c_char {
         core::ptr::copy_nonoverlapping(msg.as_ptr(), p, msg.len());
         *p.add(msg.len()) = 0;
         p as *mut c_char
+    }
+}
+
+/// Whether nginx's own `sticky` (1.29.6+) is configured in `us`. Its server
+/// configuration starts with the balancer it wraps, which only its
+/// directive sets (to round robin at least).
+///
+/// # Safety
+/// `cycle` must be the cycle being configured and `us` one of its upstreams.
+unsafe fn nginx_sticky_in(
+    cycle: *const ngx::ffi::ngx_cycle_t,
+    us: *const ngx_http_upstream_srv_conf_t,
+) -> bool {
+    // SAFETY: cycle->modules holds modules_n module pointers, each with a
+    // NUL-terminated name; HTTP modules have their ctx_index assigned and a
+    // slot in every upstream's srv_conf array by now.
+    unsafe {
+        let confs = (*us).srv_conf;
+        if confs.is_null() || (*cycle).modules.is_null() {
+            return false;
+        }
+        for i in 0..(*cycle).modules_n {
+            let m = *(*cycle).modules.add(i);
+            if m.is_null()
+                || (*m).type_ != NGX_HTTP_MODULE as ngx_uint_t
+                || (*m).name.is_null()
+                || core::ffi::CStr::from_ptr((*m).name) != c"ngx_http_upstream_sticky_module"
+            {
+                continue;
+            }
+            let conf = *confs.add((*m).ctx_index) as *const *const c_void;
+            return !conf.is_null() && !(*conf).is_null();
+        }
+        false
     }
 }
 

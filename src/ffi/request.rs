@@ -4,7 +4,7 @@ use ngx::ffi::{
     ngx_buf_t, ngx_http_get_indexed_variable, ngx_http_request_t, ngx_pnalloc, ngx_uint_t,
 };
 
-use super::bytes;
+use super::{body_no_buffering, bytes};
 use crate::config::Names;
 use crate::extract::{cookie_ids, is_form, path_param_ids, query_ids, split_target};
 
@@ -112,7 +112,7 @@ unsafe fn form_body<'a>(r: *mut ngx_http_request_t) -> Option<&'a [u8]> {
     // it lives; file buffers name a readable temporary file.
     unsafe {
         let rb = (*r).request_body;
-        if rb.is_null() || (*rb).bufs.is_null() || (*r).request_body_no_buffering() != 0 {
+        if rb.is_null() || (*rb).bufs.is_null() || body_no_buffering(r) {
             return None;
         }
         let ct = (*r).headers_in.content_type;

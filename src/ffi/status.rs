@@ -16,7 +16,7 @@ use ngx::ffi::{
 
 use super::module::{array, srv_conf};
 use super::zone::ZoneCtx;
-use super::{bytes, guard, now};
+use super::{bytes, guard, header_only, now};
 use crate::status::{render_json, render_prometheus, UpstreamReport, ZoneReport};
 use crate::store::server_id;
 
@@ -179,7 +179,7 @@ unsafe fn send(r: *mut ngx_http_request_t, body: &[u8], ctype: &'static [u8]) ->
         (*r).headers_out.content_type_len = ctype.len();
         (*r).headers_out.content_type_lowcase = core::ptr::null_mut();
         let rc = ngx_http_send_header(r);
-        if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t || (*r).header_only() != 0 {
+        if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t || header_only(r) {
             return rc;
         }
         let b = ngx_create_temp_buf((*r).pool, body.len().max(1));

@@ -28,8 +28,9 @@ sub new {
     mkdir "$dir/logs";
     my $self = bless {
         dir      => $dir,
-        nginx    => $ENV{STICKY_NGINX} // "$ROOT/build/nginx",
-        module   => $ENV{STICKY_MODULE} // "$ROOT/build/ngx_http_upstream_sticky_session_module.so",
+        nginx    => abs_path($ENV{STICKY_NGINX} // "$ROOT/build/nginx"),
+        module   => $ENV{STICKY_MODULE} ? abs_path($ENV{STICKY_MODULE})
+            : $ENV{STICKY_MODULE} // "$ROOT/build/ngx_http_upstream_sticky_session_module.so",
         ports    => {},
         backends => [],
         owner    => $$,
@@ -39,6 +40,14 @@ sub new {
 }
 
 sub dir { $_[0]{dir} }
+
+# The version of the nginx under test as a number: 1.30.4 is 1030004.
+sub nginx_version {
+    my ($self) = @_;
+    my ($maj, $min, $pat) = `'$self->{nginx}' -v 2>&1` =~ m{nginx/(\d+)\.(\d+)\.(\d+)}
+        or die "cannot tell the version of $self->{nginx}";
+    return $maj * 1_000_000 + $min * 1000 + $pat;
+}
 
 # A free loopback port, the same one for the same name within a test.
 sub port {
@@ -223,6 +232,12 @@ sub post {
         . "Content-Length: " . length($body) . "\r\n\r\n$body", %opt);
 }
 
+# A client connection kept open across requests, as browsers keep theirs.
+sub connect {
+    my ($self, %opt) = @_;
+    return StickyTest::Conn->new($opt{port} // $self->port('FRONT'));
+}
+
 # Response helpers.
 sub header { my ($resp, $name) = @_; $resp =~ /^\Q$name\E:\s*(.*?)\r?$/mi ? $1 : undef }
 sub body { my ($resp) = @_; $resp =~ /\r\n\r\n(.*)\z/s ? $1 : '' }
@@ -274,5 +289,72 @@ sub backend {
     push @{ $self->{backends} }, $pid;
     return $pid;
 }
+
+package StickyTest::Conn;
+
+# HTTP/1.1 on one connection: each response is read to its end (by
+# Content-Length or chunked framing) so the next request follows on the
+# same socket. A reset or a stall is a die, with what was read so far.
+
+use IO::Socket::INET;
+use Socket qw(IPPROTO_TCP TCP_NODELAY);
+
+sub new {
+    my ($class, $port) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 5 * $StickyTest::SLOW)
+        or die "connect $port: $!";
+    setsockopt($s, IPPROTO_TCP, TCP_NODELAY, 1);
+    return bless { s => $s, buf => '' }, $class;
+}
+
+# Sends one request; returns (status, {lowercased header => value}, raw body).
+sub request {
+    my ($self, $uri, %opt) = @_;
+    my $extra = join '', map { "$_: $opt{headers}{$_}\r\n" } sort keys %{ $opt{headers} || {} };
+    syswrite $self->{s}, "GET $uri HTTP/1.1\r\nHost: localhost\r\n$extra\r\n"
+        or die "write: $!";
+    local $SIG{ALRM} = sub { die "timeout reading the response to $uri\n" };
+    alarm(($opt{timeout} // 10) * $StickyTest::SLOW);
+    my $head = $self->_until(qr/\r\n\r\n/);
+    my ($status) = $head =~ m{^HTTP/1\.1 (\d+)} or die "not a response: $head";
+    my %h = map { /^([^:]+):\s*(.*)$/ ? (lc $1 => $2) : () } split /\r\n/, $head;
+    my $body = '';
+    if (($h{'transfer-encoding'} // '') =~ /chunked/i) {
+        while (1) {
+            my ($size) = $self->_until(qr/\r\n/) =~ /^([0-9a-fA-F]+)/ or die "bad chunk size";
+            $size = hex $size;
+            $body .= $self->_take($size) if $size;
+            $self->_take(2);
+            last if !$size;
+        }
+    } else {
+        $body = $self->_take($h{'content-length'} // 0);
+    }
+    alarm 0;
+    return ($status, \%h, $body);
+}
+
+# The buffered bytes up to and including the first match of $re.
+sub _until {
+    my ($self, $re) = @_;
+    until ($self->{buf} =~ $re) { $self->_fill }
+    $self->{buf} =~ s/\A(.*?$re)//s;
+    return $1;
+}
+
+sub _take {
+    my ($self, $n) = @_;
+    $self->_fill while length $self->{buf} < $n;
+    return substr $self->{buf}, 0, $n, '';
+}
+
+sub _fill {
+    my ($self) = @_;
+    my $n = sysread $self->{s}, my $chunk, 65536;
+    die(defined $n ? "connection closed by nginx\n" : "connection reset: $!\n") unless $n;
+    $self->{buf} .= $chunk;
+}
+
+sub close { close $_[0]{s} }
 
 1;

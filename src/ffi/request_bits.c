@@ -1,0 +1,33 @@
+/*
+ * Bitfields of ngx_http_request_t, read and written by the C compiler that
+ * lays them out.  bindgen 0.72 (the one nginx-sys 0.5 is pinned to) places a
+ * bitfield run that shares its storage unit with a preceding field at the
+ * wrong bits (rust-bindgen#3384); nginx 1.29.0 put "in_port_t port" right
+ * before the request's bitfields, so there its setters write into
+ * r->buffered and every keep-alive connection hangs after one response.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+ngx_uint_t
+ngx_http_sticky_session_header_only(ngx_http_request_t *r)
+{
+    return r->header_only;
+}
+
+
+ngx_uint_t
+ngx_http_sticky_session_body_no_buffering(ngx_http_request_t *r)
+{
+    return r->request_body_no_buffering;
+}
+
+
+void
+ngx_http_sticky_session_need_in_memory(ngx_http_request_t *r)
+{
+    r->filter_need_in_memory = 1;
+}
