@@ -37,7 +37,10 @@ fn compile_request_bits() {
             build.include(dir);
         }
     }
-    for define in env::var("DEP_NGINX_CFLAGS").unwrap_or_default().split_whitespace() {
+    for define in env::var("DEP_NGINX_CFLAGS")
+        .unwrap_or_default()
+        .split_whitespace()
+    {
         let define = define.trim_start_matches("-D");
         match define.split_once('=') {
             Some((name, value)) => build.define(name, value),

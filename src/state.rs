@@ -11,9 +11,14 @@
 //! fsync'd, then renamed over it. Reading refuses a file that is truncated,
 //! corrupt, or from another format version; the caller logs that and starts
 //! empty.
+//!
+//! The master writes as root into a directory the workers can write to, so
+//! nothing here follows a link or trusts a name someone else may have made:
+//! the temporary file is created exclusively (`O_EXCL`, `O_NOFOLLOW`), and
+//! only a regular file is read back, without blocking on a FIFO or device.
 
 use core::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -44,6 +49,8 @@ pub enum StateError {
     BadMagic,
     /// Written by another format or table layout version.
     Version(u32, u32),
+    /// A symbolic link, FIFO, device or directory, not a regular file.
+    NotRegular,
     /// The checksum does not match.
     Corrupt,
 }
@@ -59,6 +66,10 @@ impl fmt::Display for StateError {
                 "written by another version (format {fv}, layout {lv}; this build reads format {FORMAT_VERSION}, layout {LAYOUT_VERSION})"
             ),
             StateError::Corrupt => write!(f, "checksum mismatch, file is corrupt"),
+            StateError::NotRegular => write!(
+                f,
+                "not a regular file (a symbolic link, FIFO or device is never read)"
+            ),
         }
     }
 }
@@ -171,33 +182,60 @@ pub fn decode(b: &[u8]) -> Result<Decoded<'_>, StateError> {
     })
 }
 
-/// Reads a state file whole (at most [`MAX_FILE`] bytes).
+/// Reads a state file whole (at most [`MAX_FILE`] bytes): only a regular
+/// file, opened without following a link and without blocking.
 pub fn read(path: &Path) -> Result<Vec<u8>, StateError> {
-    let f = File::open(path).map_err(StateError::Io)?;
-    let mut buf = Vec::new();
-    f.take(MAX_FILE + 1)
-        .read_to_end(&mut buf)
-        .map_err(StateError::Io)?;
-    if buf.len() as u64 > MAX_FILE {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => StateError::NotRegular,
+            _ => StateError::Io(e),
+        })?;
+    let meta = f.metadata().map_err(StateError::Io)?;
+    if !meta.file_type().is_file() {
+        return Err(StateError::NotRegular);
+    }
+    if meta.len() > MAX_FILE {
         return Err(StateError::Truncated);
     }
+    let mut buf = Vec::with_capacity(meta.len() as usize);
+    // A file that grows while read is cut at its size when opened: decode
+    // then finds it inconsistent.
+    f.take(meta.len())
+        .read_to_end(&mut buf)
+        .map_err(StateError::Io)?;
     Ok(buf)
 }
 
 /// Writes `bytes` to `path` atomically: a 0600 temporary file beside it
 /// (named after `path` and `tag`, e.g. the process id, so concurrent writers
 /// never share one), fsync'd, then renamed over `path`.
+///
+/// Whatever already has the temporary name (a stale file from a crash, or a
+/// link or file planted by whoever else can write the directory) is removed,
+/// never opened: the data only ever goes into a file this call created.
 pub fn write_atomic(path: &Path, bytes: &[u8], tag: u32) -> io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".tmp.{tag}"));
     let tmp = Path::new(&tmp);
-    let result = (|| {
-        let mut f = OpenOptions::new()
+    let create = || {
+        OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
-            .open(tmp)?;
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(tmp)
+    };
+    let mut f = match create() {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            fs::remove_file(tmp)?;
+            create()?
+        }
+        other => other?,
+    };
+    let result = (|| {
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(tmp, path)
@@ -213,6 +251,7 @@ mod tests {
     use super::*;
     use crate::store::{Bind, Header, Slot, WAYS};
     use core::sync::atomic::{AtomicBool, Ordering};
+    use std::fs::File;
 
     #[derive(Default)]
     struct Lock(AtomicBool);
@@ -343,6 +382,95 @@ mod tests {
             "no temporary file left"
         );
         assert!(write_atomic(&dir.join("missing/dir/x"), b"x", 1).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("sticky-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_link_planted_at_the_temporary_name_is_never_written_through() {
+        use std::os::unix::fs::{symlink, PermissionsExt};
+        let dir = scratch("planted-link");
+        let (path, victim) = (dir.join("s.state"), dir.join("victim"));
+        fs::write(&victim, b"precious").unwrap();
+        fs::set_permissions(&victim, fs::Permissions::from_mode(0o644)).unwrap();
+        symlink(&victim, dir.join("s.state.tmp.7")).unwrap();
+        write_atomic(&path, b"state", 7).unwrap();
+        assert_eq!(
+            fs::read(&victim).unwrap(),
+            b"precious",
+            "the link's target is untouched"
+        );
+        assert_eq!(fs::read(&path).unwrap(), b"state");
+        let meta = fs::symlink_metadata(&path).unwrap();
+        assert!(meta.file_type().is_file());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert!(
+            !dir.join("s.state.tmp.7").exists(),
+            "the planted link is gone"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_planted_at_the_temporary_name_is_replaced_not_reused() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = scratch("planted-file");
+        let path = dir.join("s.state");
+        let planted = dir.join("s.state.tmp.9");
+        fs::write(&planted, b"someone else's").unwrap();
+        fs::set_permissions(&planted, fs::Permissions::from_mode(0o666)).unwrap();
+        let planted_inode = fs::metadata(&planted).unwrap().ino();
+        // Whoever planted it keeps an open handle, hoping to read the state.
+        let mut spy = File::open(&planted).unwrap();
+        write_atomic(&path, b"secret state", 9).unwrap();
+        let meta = fs::metadata(&path).unwrap();
+        assert_ne!(
+            meta.ino(),
+            planted_inode,
+            "a fresh file, not the planted one"
+        );
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let mut seen = Vec::new();
+        spy.read_to_end(&mut seen).unwrap();
+        assert_eq!(
+            seen, b"someone else's",
+            "the planted file never receives the state"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_a_regular_file_is_read() {
+        use std::os::unix::fs::symlink;
+        let dir = scratch("read-kinds");
+        let real = dir.join("real");
+        fs::write(&real, b"STKYSTAT").unwrap();
+        assert_eq!(read(&real).unwrap(), b"STKYSTAT");
+        let link = dir.join("link");
+        symlink(&real, &link).unwrap();
+        assert!(matches!(read(&link), Err(StateError::NotRegular)), "a link");
+        let fifo = dir.join("fifo");
+        // No writer ever opens it: a blocking open would hang here.
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        assert!(matches!(read(&fifo), Err(StateError::NotRegular)), "a FIFO");
+        assert!(
+            matches!(read(Path::new("/dev/zero")), Err(StateError::NotRegular)),
+            "a device"
+        );
+        assert!(
+            matches!(read(&dir), Err(StateError::NotRegular)),
+            "a directory"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -130,5 +130,60 @@ for my $damage (['truncated', sub { substr($_[0], 0, length($_[0]) - 9) }],
     close $log;
 }
 
+# Whoever can write the state directory (the worker user) must not make the
+# master, which writes the file as root at exit, write anywhere else.
+my $victim = $t->dir . '/victim';
+sub plant {
+    my ($how) = @_;
+    for my $pid ($t->{pid}, $t->workers) {
+        my $name = "$file.tmp.$pid";
+        unlink $name;
+        if ($how eq 'link') {
+            symlink $victim, $name or die "symlink: $!";
+        } else {
+            open my $fh, '>', $name or die $!;
+            print $fh "planted";
+            close $fh;
+            chmod 0666, $name;
+        }
+    }
+}
+for my $how ('link', 'file') {
+    open my $fh, '>', $victim or die $!;
+    print $fh "precious";
+    close $fh;
+    plant($how);
+    $t->stop_nginx;
+    is(do { local $/; open my $v, '<', $victim or die; <$v> }, 'precious',
+        "$how planted at every temporary name: nothing written through it");
+    ok(-f $file && !-l $file && ((stat $file)[2] & 07777) == 0600,
+        "$how planted at every temporary name: the state file is a fresh private file");
+    $t->run;
+    like($t->error_log, qr/restored \d+ of \d+ sessions/, "$how planted: the state was written and restored");
+}
+
+# A FIFO at the state path: nginx starts (no blocking open) and starts empty.
+$t->stop_nginx;
+unlink $file;
+system('mkfifo', $file) == 0 or die "mkfifo failed";
+$t->run;
+like($t->error_log, qr/state file ".*sessions\.state" ignored, starting empty: not a regular file/,
+    'a FIFO at the state path: logged and ignored, nginx starts');
+
+# A link at the state path is never read, and is replaced, not followed, on save.
+$t->stop_nginx;
+unlink $file;
+open my $vf, '>', $victim or die $!;
+print $vf "precious";
+close $vf;
+symlink $victim, $file or die $!;
+$t->run;
+like($t->error_log, qr/state file ".*sessions\.state" ignored, starting empty: not a regular file/,
+    'a link at the state path: logged and ignored');
+$t->stop_nginx;
+is(do { local $/; open my $v, '<', $victim or die; <$v> }, 'precious', 'the link\'s target is untouched');
+ok(-f $file && !-l $file, 'the link was replaced by the state file');
+$t->run;
+
 $t->stop;
 done_testing;
