@@ -89,6 +89,12 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
         if u.is_null() || (*u).upstream.is_null() {
             return;
         }
+        // A response nginx made itself (504 after the last try timed out,
+        // 502 when none could be reached) carries no status line from the
+        // server `get` chose: it teaches nothing and moves no session.
+        if (*u).headers_in.status_n == 0 {
+            return;
+        }
         match srv_conf((*u).upstream) {
             Some(answering) if core::ptr::eq(answering, scf) => {}
             _ => return,
