@@ -1,6 +1,7 @@
 /* A C program using the sticky_session core through include/sticky_session.h:
  * id extraction, the streaming scanner fed 3 bytes at a time, and a session
- * store in shared memory used by two processes under a robust mutex.
+ * store in shared memory used by two processes under a robust mutex, and
+ * by four threads learning and looking up at once under the writers' lock.
  * Run by `make test` (make capi); exits non-zero on the first wrong result. */
 
 #define _GNU_SOURCE
@@ -70,6 +71,90 @@ static void
 unlock(void *m)
 {
     pthread_mutex_unlock(m);
+}
+
+/* Four threads share a store of one bucket (so every write races for the
+ * same eight slots): each learns its own ids for its own server under the writers'
+ * lock and looks up the others' without it. An id must never read back
+ * another thread's server. */
+#define THREADS 4
+#define THREAD_IDS 20000
+
+struct worker {
+    pthread_t       thread;
+    sticky_store_t *store;
+    uint32_t        server;
+    int             index;
+    long            wrong;
+};
+
+static void *
+work(void *arg)
+{
+    struct worker *w = arg;
+    char           id[32];
+    uint32_t       server;
+
+    for (int i = 0; i < THREAD_IDS; i++) {
+        int len = snprintf(id, sizeof(id), "t%d-%d", w->index, i);
+        int rc = sticky_store_learn(w->store, (const uint8_t *) id, len, w->server, 1000, 600,
+                                    0, 0);
+        if (rc < 0) {
+            w->wrong++;
+        }
+        /* Its own id, just learned: absent (evicted) or on its server. */
+        rc = sticky_store_lookup(w->store, (const uint8_t *) id, len, 1000, 600, 0, &server);
+        if (rc == STICKY_OK && server != w->server) {
+            w->wrong++;
+        }
+        /* Someone else's id from a moment ago: absent or theirs. */
+        len = snprintf(id, sizeof(id), "t%d-%d", (w->index + 1) % THREADS, i / 2);
+        rc = sticky_store_lookup(w->store, (const uint8_t *) id, len, 1000, 600, 0, &server);
+        if (rc == STICKY_OK && server != (uint32_t) (100 + (w->index + 1) % THREADS)) {
+            w->wrong++;
+        }
+    }
+    return NULL;
+}
+
+static void
+threads_share_one_store(void)
+{
+    size_t           size = sticky_store_size(8);
+    uint64_t        *mem = calloc(1, size);
+    uint64_t         secret[2] = { 7, 8 };
+    pthread_mutex_t  mutex = PTHREAD_MUTEX_INITIALIZER;
+    sticky_store_t  *st;
+    struct worker    w[THREADS];
+    char             id[32];
+    uint32_t         server;
+    long             found = 0;
+
+    CHECK(mem != NULL);
+    CHECK(sticky_store_format(mem, size, secret, lock, unlock, &mutex, &st) == STICKY_OK);
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (struct worker) { .store = st, .server = 100 + i, .index = i };  /* 100 + index */
+        CHECK(pthread_create(&w[i].thread, NULL, work, &w[i]) == 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        CHECK(pthread_join(w[i].thread, NULL) == 0);
+        CHECK(w[i].wrong == 0);
+    }
+    /* Afterwards, every surviving id is on its own thread's server. */
+    for (int t = 0; t < THREADS; t++) {
+        for (int i = 0; i < THREAD_IDS; i++) {
+            int len = snprintf(id, sizeof(id), "t%d-%d", t, i);
+            if (sticky_store_lookup(st, (const uint8_t *) id, len, 1000, 600, 0, &server)
+                == STICKY_OK)
+            {
+                found++;
+                CHECK(server == (uint32_t) (100 + t));
+            }
+        }
+    }
+    CHECK(found > 0 && (size_t) found <= sticky_store_capacity(st));
+    sticky_store_free(st);
+    free(mem);
 }
 
 int
@@ -191,6 +276,7 @@ main(void)
           == STICKY_NOT_FOUND);
 
     sticky_store_free(st);
+    threads_share_one_store();
     sticky_config_free(cfg);
     munmap(shm, lock_room + size);
     printf("capi example: %d checks passed\n", checks);

@@ -109,8 +109,11 @@ typedef struct sticky_store_t sticky_store_t;
 typedef void (*sticky_found_fn)(void *user, const uint8_t *id, size_t len);
 
 /**
- * Cross-process lock for store writers, supplied by the caller (e.g. a
- * robust pthread mutex in the same shared memory).
+ * Lock for store writers, supplied by the caller (e.g. a robust pthread
+ * mutex in the same shared memory). Writers (`sticky_store_learn`,
+ * `sticky_store_expire`) must never run concurrently: two unlocked writers,
+ * threads or processes, can leave one id paired with the other's server.
+ * Readers never take it.
  */
 typedef void (*sticky_lock_fn)(void *user);
 
@@ -200,7 +203,7 @@ void sticky_scanner_free(struct sticky_scanner_t *scanner);
 
 /**
  * Bytes of memory a store needs to hold `sessions` sessions (rounded up to
- * whole buckets of 8).
+ * whole buckets of 8), or 0 when that many cannot be addressed.
  */
 size_t sticky_store_size(size_t sessions);
 
@@ -208,7 +211,8 @@ size_t sticky_store_size(size_t sessions);
  * Formats `len` bytes at `mem` (8-byte aligned, e.g. the caller's shared
  * memory) as an empty store whose ids are hashed with the 16-byte `secret`
  * (random per store; keep it to reopen a saved store). Existing contents are
- * erased. `lock`/`unlock` (may be NULL for a single process) guard writers.
+ * erased. `lock`/`unlock` guard writers (see `StickyLockFn`); they may be
+ * NULL only when a single thread of a single process ever writes.
  *
  * # Safety
  * `mem` must point at `len` writable bytes outliving the handle; `secret`

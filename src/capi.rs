@@ -67,8 +67,11 @@ pub struct StickyScanner {
 /// scanner's carry) and is valid only during the call.
 pub type StickyFoundFn = Option<unsafe extern "C" fn(user: *mut c_void, id: *const u8, len: usize)>;
 
-/// Cross-process lock for store writers, supplied by the caller (e.g. a
-/// robust pthread mutex in the same shared memory).
+/// Lock for store writers, supplied by the caller (e.g. a robust pthread
+/// mutex in the same shared memory). Writers (`sticky_store_learn`,
+/// `sticky_store_expire`) must never run concurrently: two unlocked writers,
+/// threads or processes, can leave one id paired with the other's server.
+/// Readers never take it.
 pub type StickyLockFn = Option<unsafe extern "C" fn(user: *mut c_void)>;
 
 /// A session store over caller-provided memory.
@@ -99,7 +102,12 @@ impl WriteLock for CallerLock<'_> {
 }
 
 fn guarded(f: impl FnOnce() -> c_int) -> c_int {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or(STICKY_EINTERNAL)
+    guard(STICKY_EINTERNAL, f)
+}
+
+/// Runs `f`, answering `fallback` if it panics: nothing unwinds into C.
+fn guard<T>(fallback: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
 }
 
 /// # Safety
@@ -164,7 +172,7 @@ pub unsafe extern "C" fn sticky_config_new(
 pub unsafe extern "C" fn sticky_config_free(config: *mut StickyConfig) {
     if !config.is_null() {
         // SAFETY: per the contract.
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(config) })));
+        guard((), || drop(unsafe { Box::from_raw(config) }));
     }
 }
 
@@ -358,7 +366,7 @@ unsafe fn with_scanner(
 pub unsafe extern "C" fn sticky_scanner_free(scanner: *mut StickyScanner) {
     if !scanner.is_null() {
         // SAFETY: per the contract.
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(scanner) })));
+        guard((), || drop(unsafe { Box::from_raw(scanner) }));
     }
 }
 
@@ -366,16 +374,24 @@ pub unsafe extern "C" fn sticky_scanner_free(scanner: *mut StickyScanner) {
 const SLOTS_AT: usize = HEADER_SIZE.next_multiple_of(64);
 
 /// Bytes of memory a store needs to hold `sessions` sessions (rounded up to
-/// whole buckets of 8).
+/// whole buckets of 8), or 0 when that many cannot be addressed.
 #[no_mangle]
 pub extern "C" fn sticky_store_size(sessions: usize) -> usize {
-    SLOTS_AT + sessions.div_ceil(WAYS).max(1) * WAYS * size_of::<Slot>()
+    guard(0, || {
+        let slots = sessions.div_ceil(WAYS).max(1).checked_mul(WAYS);
+        slots.and_then(store_bytes).unwrap_or(0)
+    })
+}
+
+/// Bytes from the start of a store to the end of its `nslots`-th slot.
+fn store_bytes(nslots: usize) -> Option<usize> {
+    nslots.checked_mul(size_of::<Slot>())?.checked_add(SLOTS_AT)
 }
 
 /// # Safety
 /// `mem` must point at `len` bytes that stay mapped while the store is used.
 unsafe fn layout(mem: *mut c_void, len: usize) -> Option<(*const Header, *const Slot, usize)> {
-    if mem.is_null() || (mem as usize) % align_of::<Header>() != 0 || len < sticky_store_size(1) {
+    if mem.is_null() || (mem as usize) % align_of::<Header>() != 0 || len < store_bytes(WAYS)? {
         return None;
     }
     let nslots = (len - SLOTS_AT) / size_of::<Slot>() / WAYS * WAYS;
@@ -387,7 +403,8 @@ unsafe fn layout(mem: *mut c_void, len: usize) -> Option<(*const Header, *const 
 /// Formats `len` bytes at `mem` (8-byte aligned, e.g. the caller's shared
 /// memory) as an empty store whose ids are hashed with the 16-byte `secret`
 /// (random per store; keep it to reopen a saved store). Existing contents are
-/// erased. `lock`/`unlock` (may be NULL for a single process) guard writers.
+/// erased. `lock`/`unlock` guard writers (see `StickyLockFn`); they may be
+/// NULL only when a single thread of a single process ever writes.
 ///
 /// # Safety
 /// `mem` must point at `len` writable bytes outliving the handle; `secret`
@@ -458,7 +475,8 @@ pub unsafe extern "C" fn sticky_store_attach(
         };
         // SAFETY: header lies in the caller's memory.
         let nslots = unsafe { (*header).slot_count() };
-        if SLOTS_AT + nslots * size_of::<Slot>() > len {
+        // A header from elsewhere may claim any size: it must fit in `len`.
+        if store_bytes(nslots).is_none_or(|need| need > len) {
             return STICKY_ENOMEM;
         }
         let store = StickyStore {
@@ -499,7 +517,7 @@ impl StickyStore {
 pub unsafe extern "C" fn sticky_store_free(store: *mut StickyStore) {
     if !store.is_null() {
         // SAFETY: per the contract.
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(store) })));
+        guard((), || drop(unsafe { Box::from_raw(store) }));
     }
 }
 
@@ -510,7 +528,7 @@ pub unsafe extern "C" fn sticky_store_free(store: *mut StickyStore) {
 #[no_mangle]
 pub unsafe extern "C" fn sticky_store_capacity(store: *const StickyStore) -> usize {
     // SAFETY: per the contract.
-    unsafe { store.as_ref() }.map_or(0, |s| s.nslots)
+    guard(0, || unsafe { store.as_ref() }.map_or(0, |s| s.nslots))
 }
 
 /// Looks up the session `id` at time `now` (seconds): `STICKY_OK` with its
@@ -655,13 +673,15 @@ pub unsafe extern "C" fn sticky_store_live(
     idle: u32,
     max_age: u32,
 ) -> usize {
-    // SAFETY: per the contract.
-    let Some(t) = (unsafe { store.as_ref() }).and_then(|s| s.table()) else {
-        return 0;
-    };
-    let mut n = 0;
-    t.for_each_live(now, Expiry { idle, max_age }, |_| n += 1);
-    n
+    guard(0, || {
+        // SAFETY: per the contract.
+        let Some(t) = (unsafe { store.as_ref() }).and_then(|s| s.table()) else {
+            return 0;
+        };
+        let mut n = 0;
+        t.for_each_live(now, Expiry { idle, max_age }, |_| n += 1);
+        n
+    })
 }
 
 /// The identity nginx gives a server: a stable hash of its address text
@@ -672,5 +692,51 @@ pub unsafe extern "C" fn sticky_store_live(
 #[no_mangle]
 pub unsafe extern "C" fn sticky_server_id(name: *const u8, len: usize) -> u32 {
     // SAFETY: per the contract.
-    unsafe { slice(name, len) }.map_or(0, store::server_id)
+    guard(0, || {
+        unsafe { slice(name, len) }.map_or(0, store::server_id)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_size_never_wraps() {
+        assert_eq!(sticky_store_size(8), SLOTS_AT + 8 * size_of::<Slot>());
+        assert_eq!(sticky_store_size(usize::MAX / 4), 0, "too many to address");
+        assert_eq!(sticky_store_size(usize::MAX), 0);
+    }
+
+    #[test]
+    fn attach_refuses_a_header_claiming_more_slots_than_the_memory_holds() {
+        let mut mem = vec![0u64; sticky_store_size(64) / 8];
+        let len = mem.len() * 8;
+        let secret = [1u64, 2];
+        let mut store = core::ptr::null_mut();
+        // SAFETY: mem is 8-byte aligned, len bytes long, and outlives the handles.
+        unsafe {
+            let p = mem.as_mut_ptr().cast();
+            let rc = sticky_store_format(
+                p,
+                len,
+                secret.as_ptr(),
+                None,
+                None,
+                core::ptr::null_mut(),
+                &mut store,
+            );
+            assert_eq!(rc, STICKY_OK);
+            sticky_store_free(store);
+            for buckets in [1u64 << 60, u64::MAX, (len as u64) / 128 + 1] {
+                // The bucket count lives after the magic, version and ways words.
+                mem[2] = buckets;
+                let mut attached = core::ptr::null_mut();
+                let rc =
+                    sticky_store_attach(p, len, None, None, core::ptr::null_mut(), &mut attached);
+                assert_eq!(rc, STICKY_ENOMEM, "{buckets} buckets in {len} bytes");
+                assert!(attached.is_null());
+            }
+        }
+    }
 }
