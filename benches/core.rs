@@ -30,7 +30,11 @@ fn best(budget: Duration, mut f: impl FnMut()) -> Duration {
 }
 
 fn scan_gbps(p: &Patterns, body: &[u8], chunk: usize) -> f64 {
-    let mut s = Scanner::new(Mode::Html);
+    scan_gbps_mode(p, Mode::Html, body, chunk)
+}
+
+fn scan_gbps_mode(p: &Patterns, mode: Mode, body: &[u8], chunk: usize) -> f64 {
+    let mut s = Scanner::new(mode);
     let t = best(Duration::from_millis(400), || {
         let mut n = 0usize;
         for c in body.chunks(chunk) {
@@ -79,6 +83,54 @@ fn main() {
             scan_gbps(&p, one, 1)
         );
     }
+
+    // Pages made to be slow (reflected user content): many matches packed
+    // into one tag or token, which must still cost O(1) per byte.
+    let mb = 1 << 20;
+    let fill = |unit: String| unit.repeat(mb / unit.len() + 1).into_bytes();
+    let hostile: [(&str, Mode, Vec<u8>); 6] = [
+        // 2 KB tags and tokens, each packed with matches.
+        (
+            "field hits in one tag",
+            Mode::Html,
+            fill(format!("<input {}>\n", "\"sid\"sid".repeat(250))),
+        ),
+        (
+            "params in one token",
+            Mode::Html,
+            fill(format!("<p title=\"?{}\">\n", "&sid=a&sid=b".repeat(160))),
+        ),
+        (
+            "params, overlong token",
+            Mode::Html,
+            fill(format!("{} ", "&sid=a".repeat(500))),
+        ),
+        ("tags, no close", Mode::Html, fill("<i \"sid\"".to_string())),
+        (
+            "long id runs",
+            Mode::Html,
+            fill(format!("?sid={} ", "a".repeat(5000))),
+        ),
+        (
+            "quoted URLs, text",
+            Mode::Text,
+            fill(format!("[{}]\n", "\"/?sid=a\",\"//x/?sid=b\",".repeat(80))),
+        ),
+    ];
+    let dense_gbps = scan_gbps(&p, &dense, 16384);
+    println!(
+        "scanner on hostile pages (1 MB, 16 KB buffers; goal >= 0.5 GB/s and >= link-dense / 10)"
+    );
+    let mut slowest = f64::MAX;
+    for (name, mode, body) in &hostile {
+        let g = scan_gbps_mode(&p, *mode, body, 16384);
+        slowest = slowest.min(g);
+        println!("  {name:<24} {:>6.2} GB/s", g);
+    }
+    println!(
+        "RATIO hostile_slowest_vs_link_dense {:.3}",
+        slowest / dense_gbps
+    );
 
     let slots_n = 65536;
     let header = Header::default();

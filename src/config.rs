@@ -171,7 +171,7 @@ impl Types {
                 return self.html.then_some(Mode::Html);
             }
         }
-        let end = crate::extract::find1(b';', content_type).unwrap_or(content_type.len());
+        let end = crate::swar::first1(b';', content_type).unwrap_or(content_type.len());
         let mime = content_type[..end].trim_ascii();
         if same_type(mime, b"text/html") {
             return self.html.then_some(Mode::Html);

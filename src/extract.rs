@@ -1,7 +1,7 @@
 //! Finding the session id a request carries.
 
 use crate::config::Names;
-use crate::swar::{self, SHORT};
+use crate::swar;
 
 /// Bytes a session id may contain. Covers PHP (`[A-Za-z0-9,-]`), Java
 /// (`[A-Za-z0-9._-]`, with a `.jvmRoute` suffix) and URL-safe tokens; anything
@@ -38,33 +38,6 @@ pub fn valid_id(v: &[u8], max_len: usize) -> bool {
     !v.is_empty() && v.len() <= max_len && id_len(v) == v.len()
 }
 
-/// Position of the first `a` or `b` in `s`. The first [`SHORT`] bytes are
-/// searched eight at a time before memchr's SIMD routines take over: targets,
-/// cookies and header values are short and their separators near, so the
-/// dispatch would cost more than the search.
-#[inline]
-pub(crate) fn find2(a: u8, b: u8, s: &[u8]) -> Option<usize> {
-    let head = &s[..s.len().min(SHORT)];
-    swar::find2(a, b, head).or_else(|| {
-        let rest = &s[head.len()..];
-        (!rest.is_empty())
-            .then(|| memchr::memchr2(a, b, rest).map(|i| head.len() + i))
-            .flatten()
-    })
-}
-
-/// Position of the first `a` in `s`.
-#[inline]
-pub(crate) fn find1(a: u8, s: &[u8]) -> Option<usize> {
-    let head = &s[..s.len().min(SHORT)];
-    swar::find1(a, head).or_else(|| {
-        let rest = &s[head.len()..];
-        (!rest.is_empty())
-            .then(|| memchr::memchr(a, rest).map(|i| head.len() + i))
-            .flatten()
-    })
-}
-
 /// Most candidate ids a request may offer; later ones are ignored, so a
 /// request with thousands of parameters costs a bounded number of lookups.
 pub const MAX_CANDIDATES: usize = 4;
@@ -85,7 +58,7 @@ fn each_pair<'a>(
     for name in names.iter() {
         let mut rest = pairs;
         loop {
-            let end = find2(sep_a, sep_b, rest).unwrap_or(rest.len());
+            let end = swar::first2(sep_a, sep_b, rest).unwrap_or(rest.len());
             let pair = rest[..end].trim_ascii_start();
             // `NAME=`: the `=` first, then the name bytes, without a memcmp call.
             if pair.get(name.len()) == Some(&b'=')
@@ -134,7 +107,7 @@ pub fn query_ids<'a>(
                 }
                 from += name.len() + 1 + n;
             }
-            match find2(b'&', b';', &rest[from..]) {
+            match swar::first2(b'&', b';', &rest[from..]) {
                 Some(e) => rest = &rest[from + e + 1..],
                 None => break,
             }
@@ -152,13 +125,13 @@ pub fn path_param_ids<'a>(
     max_len: usize,
     f: &mut dyn FnMut(&'a [u8]) -> bool,
 ) -> bool {
-    let Some(first) = find1(b';', path) else {
+    let Some(first) = swar::first1(b';', path) else {
         return false;
     };
     let params = &path[first..];
     for name in names.iter() {
         for p in params.split(|&c| c == b';').skip(1) {
-            let p = &p[..find1(b'/', p).unwrap_or(p.len())];
+            let p = &p[..swar::first1(b'/', p).unwrap_or(p.len())];
             let Some(v) = p.strip_prefix(name).and_then(|p| p.strip_prefix(b"=")) else {
                 continue;
             };
@@ -227,7 +200,7 @@ pub fn is_form(content_type: &[u8]) -> bool {
 
 /// Splits a request target into path and query (without the `?`).
 pub fn split_target(target: &[u8]) -> (&[u8], &[u8]) {
-    match find1(b'?', target) {
+    match swar::first1(b'?', target) {
         Some(q) => (&target[..q], &target[q + 1..]),
         None => (target, &target[target.len()..]),
     }

@@ -15,11 +15,16 @@
 //! the end of a buffer is carried over (at most [`MAX_TOKEN`] bytes, in a fixed
 //! array). Tokens and tags longer than that are ignored wherever they fall, so
 //! every way of splitting a body reports the same ids.
+//!
+//! Every byte costs O(1) however the page is made: a token or tag is bounded
+//! and judged once however many matches it holds (see [`Judged`]): whether
+//! its URL is same-site is decided at its first match (in text mode, once per
+//! quoted URL), and a form field's tag is read once.
 
 use core::ops::ControlFlow;
 
 use memchr::memmem::Finder;
-use memchr::{memchr, memchr2, memrchr, memrchr2};
+use memchr::{memchr, memrchr, memrchr2};
 
 use crate::config::Names;
 use crate::extract::{id_len, valid_id};
@@ -164,7 +169,8 @@ impl Patterns {
             return None;
         }
         let v = &s[m + name_len + 1..];
-        let n = id_len(v);
+        // An id longer than allowed is refused after max_id_len + 1 bytes.
+        let n = id_len(&v[..v.len().min(self.max_id_len + 1)]);
         (n > 0 && n <= self.max_id_len).then(|| &v[..n])
     }
 
@@ -214,16 +220,17 @@ impl Patterns {
     ) -> Flow {
         for needle in &self.needles {
             let name = needle.needle();
-            let mut at = |m: usize| {
+            let mut judged = Judged::default();
+            let mut at = |m: usize, judged: &mut Judged| {
                 let after = m + name.len();
                 let id = match region.get(after) {
                     Some(b'=') => {
                         if recent.repeats(&region[after + 1..]) {
                             return Flow::Continue(());
                         }
-                        self.link_at(mode, region, m, name.len(), host)
+                        self.link_at(mode, region, m, name.len(), host, judged)
                     }
-                    _ if mode == Mode::Html => self.field_at(region, m, name),
+                    _ if mode == Mode::Html => self.field_at(region, m, name, judged),
                     _ => None,
                 };
                 match id {
@@ -234,22 +241,28 @@ impl Patterns {
                     None => Flow::Continue(()),
                 }
             };
-            if region.len() < crate::swar::SHORT {
-                // A small body (an API answer, a redirect page): a plain
-                // loop beats setting up the SIMD search.
-                let first = name[0];
-                let mut from = 0;
-                while let Some(i) = crate::swar::find1(first, &region[from..]) {
-                    let m = from + i;
-                    if region[m..].starts_with(name) {
-                        at(m)?;
+            let short = region.len() < crate::swar::SHORT;
+            let mut from = 0;
+            while from < region.len() {
+                let rest = &region[from..];
+                let m = if short {
+                    // A small body (an API answer, a redirect page): a
+                    // plain loop beats setting up the SIMD search.
+                    let Some(i) = crate::swar::find1(name[0], rest) else {
+                        break;
+                    };
+                    if !rest[i..].starts_with(name) {
+                        from += i + 1;
+                        continue;
                     }
-                    from = m + 1;
-                }
-            } else {
-                for m in needle.find_iter(region) {
-                    at(m)?;
-                }
+                    from + i
+                } else {
+                    let Some(i) = needle.find(rest) else { break };
+                    from + i
+                };
+                at(m, &mut judged)?;
+                // Past the match, and past a token or tag already judged.
+                from = (m + 1).max(judged.skip_to);
             }
         }
         Flow::Continue(())
@@ -263,35 +276,67 @@ impl Patterns {
         m: usize,
         name_len: usize,
         host: &[u8],
+        judged: &mut Judged,
     ) -> Option<&'a [u8]> {
         let id = self.param_at(region, m, name_len)?;
-        let start = token_start(region, m)?;
-        let end = token_end(region, m + name_len + 1 + id.len())?;
-        if end - start > MAX_TOKEN {
-            return None;
-        }
-        let prefix = &region[start..m];
-        let url = match mode {
-            Mode::Html => attribute_url(prefix)?,
-            Mode::Text => text_url(prefix),
+        let token = judged.token_at(region, m)?;
+        let same = match mode {
+            Mode::Html => {
+                let same = *token.same.get_or_insert_with(|| {
+                    attribute_url(&region[token.start..m]).is_some_and(|url| same_site(url, host))
+                });
+                if !same {
+                    // Its attribute decides for the whole token.
+                    judged.skip_to = token.end.unwrap_or(m);
+                }
+                same
+            }
+            Mode::Text => {
+                // The URL starts after the token's last quote or bracket
+                // before `m`: the quotes are read once, in order.
+                let from = token.quotes_to.max(token.start);
+                if let Some(q) = region[from..m]
+                    .iter()
+                    .rposition(|&c| matches!(c, b'"' | b'\'' | b'(' | b'`'))
+                {
+                    token.url_start = from + q + 1;
+                    token.url_same = None;
+                }
+                token.quotes_to = m;
+                let url_start = token.url_start.max(token.start);
+                *token
+                    .url_same
+                    .get_or_insert_with(|| same_site(text_url(&region[url_start..m]), host))
+            }
         };
-        same_site(url, host).then_some(id)
+        same.then_some(id)
     }
 
     /// The value of `<input name=NAME value=ID>` when the name at `m` is the
-    /// value of the tag's `name` attribute.
-    fn field_at<'a>(&self, region: &'a [u8], m: usize, name: &[u8]) -> Option<&'a [u8]> {
+    /// value of the tag's `name` attribute. A tag is read once: later
+    /// matches in it answer nothing (its id, if any, was reported).
+    fn field_at<'a>(
+        &self,
+        region: &'a [u8],
+        m: usize,
+        name: &[u8],
+        judged: &mut Judged,
+    ) -> Option<&'a [u8]> {
         // Cheap filter first: the name must be an attribute value.
         if m == 0 || !matches!(region[m - 1], b'"' | b'\'' | b'=') {
             return None;
         }
-        let lo = m.saturating_sub(MAX_TOKEN);
-        let open = lo + memrchr2(b'<', b'>', &region[lo..m])?;
-        if region[open] != b'<' {
+        let open = judged.last_angle_before(region, m)?;
+        if region[open] != b'<' || m - open > MAX_TOKEN || judged.tag_open == Some(open) {
             return None;
         }
+        judged.tag_open = Some(open);
         let hi = region.len().min(open + MAX_TOKEN);
-        let close = m + memchr2(b'<', b'>', &region[m..hi])?;
+        // Every later match before the tag's end (or before `hi`, when it
+        // does not end in time) is in this tag.
+        let close = crate::swar::first2(b'<', b'>', &region[m..hi]).map(|i| m + i);
+        judged.skip_to = close.unwrap_or(hi);
+        let close = close?;
         if region[close] != b'>' {
             return None;
         }
@@ -310,6 +355,93 @@ impl Patterns {
             }
         }
         value.filter(|v| named && valid_id(v, self.max_id_len))
+    }
+}
+
+/// What one pass of a needle over a region has already read, so that
+/// matches packed together cost O(1) each: the delimiters and angle
+/// brackets before the current match (read once, in order), and the token
+/// and tag the last matches fell in.
+#[derive(Default)]
+struct Judged {
+    /// Bytes before this have been searched for token delimiters.
+    delims_to: usize,
+    /// Just after the last delimiter found there (0: none).
+    token_start: usize,
+    /// Bytes before this have been searched for `<` and `>`.
+    angles_to: usize,
+    /// The last `<` or `>` found there.
+    last_angle: Option<usize>,
+    /// The token of the last link match.
+    token: Option<Token>,
+    /// The `<` of the last tag a form field match was judged in.
+    tag_open: Option<usize>,
+    /// Matches before this need no judging: they fall in a tag already
+    /// read, or in a token that teaches nothing.
+    skip_to: usize,
+}
+
+/// A token holding link matches, and what was decided about its URL.
+struct Token {
+    start: usize,
+    /// Its end, or `None` when it is longer than [`MAX_TOKEN`].
+    end: Option<usize>,
+    /// HTML: whether its attribute carries a same-site URL.
+    same: Option<bool>,
+    /// Text: bytes before this were searched for quotes; the current URL
+    /// starts at `url_start` and whether it is same-site.
+    quotes_to: usize,
+    url_start: usize,
+    url_same: Option<bool>,
+}
+
+impl Judged {
+    /// The token holding the match at `m`, or `None` when it is longer than
+    /// [`MAX_TOKEN`]. Matches come in increasing order.
+    fn token_at(&mut self, region: &[u8], m: usize) -> Option<&mut Token> {
+        if let Some(i) = region[self.delims_to..m].iter().rposition(|&c| is_delim(c)) {
+            self.token_start = self.delims_to + i + 1;
+        }
+        self.delims_to = m;
+        let start = self.token_start;
+        if self.token.as_ref().is_none_or(|t| t.start != start) {
+            // A new token: where it ends, if it ends in time.
+            let limit = region.len().min(start + MAX_TOKEN + 1);
+            let end = match region
+                .get(m..limit)
+                .map(|r| r.iter().position(|&c| is_delim(c)))
+            {
+                Some(Some(i)) => Some(m + i),
+                Some(None) if limit == region.len() => Some(limit),
+                // No delimiter up to `limit`: every match before it is in
+                // this overlong token.
+                Some(None) => {
+                    self.skip_to = limit;
+                    None
+                }
+                // Already longer than MAX_TOKEN at `m`.
+                None => None,
+            };
+            self.token = Some(Token {
+                start,
+                end: end.filter(|&e| e - start <= MAX_TOKEN),
+                same: None,
+                quotes_to: start,
+                url_start: start,
+                url_same: None,
+            });
+        }
+        self.token.as_mut().filter(|t| t.end.is_some())
+    }
+
+    /// The last `<` or `>` before `m`, within [`MAX_TOKEN`] bytes. Matches
+    /// come in increasing order.
+    fn last_angle_before(&mut self, region: &[u8], m: usize) -> Option<usize> {
+        if let Some(i) = crate::swar::last2(b'<', b'>', &region[self.angles_to..m]) {
+            self.last_angle = Some(self.angles_to + i);
+        }
+        self.angles_to = m;
+        self.last_angle.filter(|&a| m - a <= MAX_TOKEN)
     }
 }
 
@@ -334,26 +466,6 @@ fn tail_cut(mode: Mode, chunk: &[u8]) -> (usize, Carry) {
         .rposition(|&c| is_delim(c))
         .map_or(0, |i| i + 1);
     (cut, Carry::Token)
-}
-
-/// Start of the token containing `at`, or `None` when it is longer than `MAX_TOKEN`.
-fn token_start(s: &[u8], at: usize) -> Option<usize> {
-    let lo = at.saturating_sub(MAX_TOKEN + 1);
-    match s[lo..at].iter().rposition(|&c| is_delim(c)) {
-        Some(i) => Some(lo + i + 1),
-        None if lo == 0 => Some(0),
-        None => None,
-    }
-}
-
-/// End (exclusive) of the token containing `at`, or `None` when it is longer than `MAX_TOKEN`.
-fn token_end(s: &[u8], at: usize) -> Option<usize> {
-    let hi = s.len().min(at + MAX_TOKEN + 1);
-    match s[at..hi].iter().position(|&c| is_delim(c)) {
-        Some(i) => Some(at + i),
-        None if hi == s.len() => Some(hi),
-        None => None,
-    }
 }
 
 #[inline]

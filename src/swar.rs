@@ -1,6 +1,8 @@
-//! Byte searches for short inputs (request targets, header values, small
-//! bodies), eight bytes per step in a `u64`. memchr's SIMD routines win on
-//! long inputs but their dispatch costs more than the search below ~64 bytes.
+//! Byte searches: eight bytes per step in a `u64` for short inputs (request
+//! targets, header values, small bodies) and for targets that are usually
+//! near; memchr's SIMD routines win on long inputs but their dispatch costs
+//! more than the search below ~64 bytes. `first*`/`last2` search the near
+//! end this way and hand the rest to memchr.
 
 /// Inputs shorter than this are searched here rather than with memchr.
 pub const SHORT: usize = 64;
@@ -71,9 +73,64 @@ pub fn rfind2(a: u8, b: u8, s: &[u8]) -> Option<usize> {
     chunks.remainder().iter().rposition(|&c| c == a || c == b)
 }
 
+/// Position of the first `a` or `b` in `s`, when it is probably near the
+/// start (separators in targets, cookies and header values; the end of a tag).
+#[inline]
+pub fn first2(a: u8, b: u8, s: &[u8]) -> Option<usize> {
+    let head = &s[..s.len().min(SHORT)];
+    find2(a, b, head).or_else(|| {
+        let rest = &s[head.len()..];
+        memchr::memchr2(a, b, rest).map(|i| head.len() + i)
+    })
+}
+
+/// Position of the first `a` in `s`, when it is probably near the start.
+#[inline]
+pub fn first1(a: u8, s: &[u8]) -> Option<usize> {
+    let head = &s[..s.len().min(SHORT)];
+    find1(a, head).or_else(|| {
+        let rest = &s[head.len()..];
+        memchr::memchr(a, rest).map(|i| head.len() + i)
+    })
+}
+
+/// Position of the last `a` or `b` in `s`, when it is probably near the end.
+#[inline]
+pub fn last2(a: u8, b: u8, s: &[u8]) -> Option<usize> {
+    let split = s.len().saturating_sub(SHORT);
+    let (rest, tail) = s.split_at(split);
+    rfind2(a, b, tail)
+        .map(|i| split + i)
+        .or_else(|| memchr::memrchr2(a, b, rest))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn near_searches_agree_across_the_memchr_hand_over() {
+        for len in [0usize, 1, 63, 64, 65, 127, 128, 200] {
+            for i in (0..len).step_by(7).chain(len.checked_sub(1)) {
+                for j in (i..len).step_by(13).chain(len.checked_sub(1)) {
+                    let mut s = vec![b'a'; len];
+                    s[i] = b'<';
+                    s[j] = b'>';
+                    let want1 = s.iter().position(|&c| c == b'<');
+                    let want2 = s.iter().position(|&c| c == b'<' || c == b'>');
+                    let wantr = s.iter().rposition(|&c| c == b'<' || c == b'>');
+                    assert_eq!(first1(b'<', &s), want1, "{len} {i} {j}");
+                    assert_eq!(first2(b'<', b'>', &s), want2, "{len} {i} {j}");
+                    assert_eq!(last2(b'<', b'>', &s), wantr, "{len} {i} {j}");
+                }
+            }
+            let plain = vec![b'a'; len];
+            assert_eq!(
+                (first2(b'<', b'>', &plain), last2(b'<', b'>', &plain)),
+                (None, None)
+            );
+        }
+    }
 
     #[test]
     fn agree_with_plain_loops() {
