@@ -1,6 +1,10 @@
 //! The body scanner: every chunking of a body reports exactly what a
-//! one-shot scan reports, in HTML and text mode.
+//! one-shot scan reports, in HTML and text mode; and no body, however it is
+//! made, is scanned slower than a linear bound (a hostile page must not
+//! hold a worker).
 #![no_main]
+
+use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use sticky_session::config::Names;
@@ -37,7 +41,17 @@ fuzz_target!(|data: &[u8]| {
     let p = Patterns::new(&names, 64);
     let (seed, body) = (u64::from(data[0]) << 8 | u64::from(data[1]), &data[2..]);
     for mode in [Mode::Html, Mode::Text] {
+        let t = Instant::now();
         let whole = scan(&p, mode, &[body]);
+        // Linear, with room for the instrumentation: >= 2 MB/s plus 20 ms of
+        // noise (a quadratic scan of a 64 KB hostile page took seconds).
+        let bound = Duration::from_millis(20) + Duration::from_nanos(500) * body.len() as u32;
+        assert!(
+            t.elapsed() <= bound,
+            "{mode:?} scan of {} bytes took {:?}",
+            body.len(),
+            t.elapsed()
+        );
         // Pseudo-random cut points from the seed.
         let mut x = seed | 1;
         let mut chunks = Vec::new();
