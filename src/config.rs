@@ -14,6 +14,10 @@ pub const DEFAULT_ZONE_SIZE: usize = 1024 * 1024;
 pub const MIN_ZONE_SIZE: usize = 32 * 1024;
 /// Default longest id accepted from a request or a response.
 pub const DEFAULT_MAX_ID_LEN: usize = 128;
+/// Body bytes (after inflating) scanned per response when `max_scan=` is not
+/// given: far past where pages hand out their session, and a bound on what
+/// one hostile response can cost a worker.
+pub const DEFAULT_MAX_SCAN: usize = 1024 * 1024;
 /// Upper bound for `max_id_len=`.
 pub const MAX_ID_LEN_LIMIT: usize = 512;
 /// At most this many `lookup=` sources and `types=` entries.
@@ -212,6 +216,8 @@ pub struct Directive<'a> {
     pub state: Option<&'a [u8]>,
     /// `learn=`: how many of a response's ids are learned.
     pub learn: Learn,
+    /// `max_scan=`: body bytes scanned per response, after inflating.
+    pub max_scan: usize,
 }
 
 /// How many ids one response teaches (`learn=`).
@@ -261,6 +267,8 @@ pub enum ConfigError {
     InvalidState(String),
     /// `learn=` other than first/all.
     InvalidLearn(String),
+    /// `max_scan=` not a size of at least 1k.
+    InvalidMaxScan(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -296,6 +304,9 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidLearn(p) => {
                 write!(f, "invalid learn \"{p}\" (\"first\" or \"all\")")
             }
+            ConfigError::InvalidMaxScan(p) => {
+                write!(f, "invalid max_scan \"{p}\" (a size of at least 1k)")
+            }
             ConfigError::InvalidMaxIdLen(p) => write!(
                 f,
                 "invalid max_id_len \"{p}\" (1-{MAX_ID_LEN_LIMIT})"
@@ -320,6 +331,7 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
     let mut strict = None;
     let mut state = None;
     let mut learn = None;
+    let mut max_scan = None;
 
     for &arg in args {
         if let Some(v) = arg.strip_prefix(b"name=") {
@@ -398,6 +410,15 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
                 b"all" => Learn::All,
                 _ => return Err(ConfigError::InvalidLearn(lossy(v))),
             });
+        } else if let Some(v) = arg.strip_prefix(b"max_scan=") {
+            if max_scan.is_some() {
+                return Err(ConfigError::Duplicate("max_scan"));
+            }
+            max_scan = Some(
+                parse_size(v)
+                    .filter(|&n| n >= 1024)
+                    .ok_or_else(|| ConfigError::InvalidMaxScan(lossy(v)))?,
+            );
         } else {
             return Err(ConfigError::InvalidParameter(lossy(arg)));
         }
@@ -418,6 +439,7 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
         strict: strict.unwrap_or(false),
         state,
         learn: learn.unwrap_or_default(),
+        max_scan: max_scan.unwrap_or(DEFAULT_MAX_SCAN),
     })
 }
 
@@ -568,6 +590,8 @@ mod tests {
         assert_eq!(d.learn, Learn::First);
         assert_eq!(parse(&args("learn=all")).unwrap().learn, Learn::All);
         assert_eq!((d.max_age, d.state), (0, None));
+        assert_eq!(d.max_scan, DEFAULT_MAX_SCAN);
+        assert_eq!(parse(&args("max_scan=64k")).unwrap().max_scan, 64 << 10);
     }
 
     #[test]
@@ -670,6 +694,9 @@ mod tests {
             ("state=", "invalid state file \"\""),
             ("state=/tmp/", "invalid state file \"/tmp/\""),
             ("max_id_len=513", "invalid max_id_len \"513\" (1-512)"),
+            ("max_scan=512", "invalid max_scan \"512\" (a size of at least 1k)"),
+            ("max_scan=lots", "invalid max_scan \"lots\" (a size of at least 1k)"),
+            ("max_scan=1m max_scan=2m", "duplicate \"max_scan\" parameter"),
             (
                 "name=a name=b name=c name=d name=e name=f name=g name=h name=i",
                 "too many \"name\" parameters (at most 8)",

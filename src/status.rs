@@ -26,6 +26,8 @@ pub struct ZoneReport {
     pub evicted: u64,
     /// Response bodies not scanned (unknown or broken encoding).
     pub unscanned: u64,
+    /// Responses whose scan stopped at `max_scan=`.
+    pub scan_limited: u64,
     /// The upstreams using the zone.
     pub upstreams: Vec<UpstreamReport>,
 }
@@ -40,7 +42,7 @@ pub struct UpstreamReport {
 }
 
 impl ZoneReport {
-    fn counters(&self) -> [(&'static str, &'static str, u64, &'static str); 9] {
+    fn counters(&self) -> [(&'static str, &'static str, u64, &'static str); 10] {
         [
             (
                 "capacity",
@@ -95,6 +97,12 @@ impl ZoneReport {
                 "counter",
                 self.unscanned,
                 "Response bodies not scanned (unknown or broken encoding).",
+            ),
+            (
+                "scan_limited",
+                "counter",
+                self.scan_limited,
+                "Responses whose scan stopped at max_scan bytes.",
             ),
         ]
     }
@@ -217,6 +225,7 @@ mod tests {
             rebound: 1,
             evicted: 0,
             unscanned: 5,
+            scan_limited: 2,
             upstreams: vec![UpstreamReport {
                 name: "app\"x".into(),
                 servers: vec![("10.0.0.1:80".into(), 2), ("10.0.0.2:80".into(), 1)],
@@ -229,7 +238,7 @@ mod tests {
         assert_eq!(
             render_json(&sample()),
             "{\"zones\":{\"shop\":{\"capacity\":65536,\"entries\":3,\"hits\":10,\"misses\":2,\
-             \"expired\":1,\"learned\":4,\"rebound\":1,\"evicted\":0,\"unscanned\":5,\
+             \"expired\":1,\"learned\":4,\"rebound\":1,\"evicted\":0,\"unscanned\":5,\"scan_limited\":2,\
              \"upstreams\":{\"app\\\"x\":{\"servers\":{\"10.0.0.1:80\":2,\"10.0.0.2:80\":1}}}}}}\n"
         );
         assert_eq!(render_json(&[]), "{\"zones\":{}}\n");

@@ -70,6 +70,8 @@ pub struct Stats {
     pub unscanned: AtomicU64,
     /// When (seconds) an eviction was last logged, for rate limiting.
     pub evict_logged_at: AtomicU64,
+    /// Responses whose scan stopped at `max_scan=` bytes.
+    pub scan_limited: AtomicU64,
 }
 
 impl Header {
@@ -83,6 +85,10 @@ impl Header {
 pub const SLOT_SIZE: usize = core::mem::size_of::<Slot>();
 /// Bytes of the header.
 pub const HEADER_SIZE: usize = core::mem::size_of::<Header>();
+// Slots start after the header rounded up to 64 bytes. Counters may be
+// appended while that stays 128; past it every slot of an existing store
+// would move, which needs a LAYOUT_VERSION bump.
+const _: () = assert!(HEADER_SIZE <= 128);
 
 /// Number of buckets that fit in `bytes` of memory after the header.
 pub fn buckets_for(bytes: usize) -> usize {

@@ -77,6 +77,8 @@ pub struct RequestCtx {
     /// Body bytes still to come when the length is known (`Content-Length`),
     /// else -1.
     pub body_left: i64,
+    /// Body bytes (after inflating) this response may still have scanned.
+    pub scan_left: usize,
     /// Body scanner in the request pool, started only when a buffer ends
     /// inside a token or tag; until then each buffer is scanned in place.
     pub scanner: *mut Scanner<PoolCarry>,
@@ -232,6 +234,7 @@ unsafe extern "C" fn init_peer(
                 last_learned: 0,
                 scan: None,
                 body_left: -1,
+                scan_left: 0,
                 scanner: null_mut(),
                 inflater: null_mut(),
             });

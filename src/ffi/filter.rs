@@ -18,8 +18,9 @@ use crate::config::Learn;
 use crate::extract::set_cookie_id;
 use crate::inflate::{Encoding, Inflater};
 use crate::scanner::{CarryStore, Flow, Mode, Patterns, Recent, Scanner, MAX_TOKEN};
-use crate::store::{Bind, Learned};
+use crate::store::{Bind, Learned, Stats};
 use crate::url::refresh_url;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 static mut NEXT_HEADER_FILTER: ngx_http_output_header_filter_pt = None;
 static mut NEXT_BODY_FILTER: ngx_http_output_body_filter_pt = None;
@@ -152,7 +153,7 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
                         (*(*r).connection).log,
                         "sticky_session: body not scanned, unknown encoding"
                     );
-                    count_unscanned(scf);
+                    count(scf, |s| &s.unscanned);
                     return;
                 }
             }
@@ -162,12 +163,12 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
             if cln.is_null() {
                 return;
             }
-            let inflater = Box::into_raw(Box::new(Inflater::new(e)));
+            ctx.inflater = Box::into_raw(Box::new(Inflater::new(e)));
             (*cln).handler = Some(drop_inflater);
-            (*cln).data = inflater.cast();
-            ctx.inflater = inflater;
+            (*cln).data = addr_of_mut!(ctx.inflater).cast();
         }
         ctx.scan = Some(mode);
+        ctx.scan_left = scf.max_scan;
         // A body of known length ends with its last byte, not only with the
         // (often separate, empty) last buffer: scan it whole when it can.
         ctx.body_left = (*r).headers_out.content_length_n;
@@ -196,20 +197,32 @@ impl CarryStore for PoolCarry {
     }
 }
 
-/// Pool cleanup: frees a response's inflater.
+/// Pool cleanup: frees a response's inflater, unless the scan ended first.
 unsafe extern "C" fn drop_inflater(data: *mut c_void) {
     guard((), || {
-        // SAFETY: data is the Box::into_raw pointer registered with this cleanup, freed once.
-        drop(unsafe { Box::from_raw(data as *mut Inflater) });
+        // SAFETY: data is &mut ctx.inflater of the request being freed.
+        unsafe { free_inflater(data.cast()) }
     })
 }
 
-fn count_unscanned(scf: &SrvConf) {
+/// Frees the inflater `slot` holds, once.
+///
+/// # Safety
+/// `slot` must point at NULL or at a `Box::into_raw` inflater.
+unsafe fn free_inflater(slot: *mut *mut Inflater) {
+    // SAFETY: per the contract; the slot is cleared so no second free.
+    unsafe {
+        let inflater = core::mem::replace(&mut *slot, core::ptr::null_mut());
+        if !inflater.is_null() {
+            drop(Box::from_raw(inflater));
+        }
+    }
+}
+
+/// Adds one to a zone counter.
+fn count(scf: &SrvConf, counter: impl FnOnce(&Stats) -> &AtomicU64) {
     if let Some(table) = scf.zone_ctx().and_then(|z| z.table()) {
-        table
-            .stats()
-            .unscanned
-            .fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        counter(table.stats()).fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -286,21 +299,42 @@ unsafe fn learn_from_body(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) {
             }
             let last = (*b).last_buf() != 0 || (ctx.body_left == 0 && ctx.inflater.is_null());
             match scan_buffer(r, ctx, scf, patterns, mode, host, log, data, last) {
-                Ok(Flow::Continue(())) if !last => {}
-                Ok(_) => {
-                    // The body ended, or (learn=first) it taught its id.
-                    ctx.scan = None;
-                    return;
+                Ok(Flow::Continue(())) if !last => continue,
+                // The body ended, or (learn=first) it taught its id.
+                Ok(_) => {}
+                Err(Stop::Budget) => {
+                    ngx::ngx_log_debug!(log, "sticky_session: body scan stopped at max_scan");
+                    count(scf, |s| &s.scan_limited);
                 }
-                Err(()) => {
+                Err(Stop::Inflate) => {
                     ngx::ngx_log_debug!(log, "sticky_session: body scan stopped, cannot inflate");
-                    count_unscanned(scf);
-                    ctx.scan = None;
-                    return;
+                    count(scf, |s| &s.unscanned);
                 }
             }
+            // The rest of the body is passed on unread; the inflater's
+            // memory goes back now rather than with the request.
+            ctx.scan = None;
+            free_inflater(addr_of_mut!(ctx.inflater));
+            return;
         }
     }
+}
+
+/// Why a body's scan ended before the body did.
+enum Stop {
+    /// `max_scan=` bytes were scanned.
+    Budget,
+    /// The body does not inflate.
+    Inflate,
+}
+
+/// The part of `data` the response's scan budget still covers, and whether
+/// that cut `data` short. The bytes past the budget are never scanned, and
+/// a token cut by it is not reported: every split of a body agrees.
+fn within_budget<'a>(left: &mut usize, data: &'a [u8]) -> (&'a [u8], bool) {
+    let n = data.len().min(*left);
+    *left -= n;
+    (&data[..n], n < data.len())
 }
 
 /// Scans one body buffer: in place while nothing is carried between
@@ -319,7 +353,7 @@ unsafe fn scan_buffer(
     log: *mut ngx_log_t,
     data: &[u8],
     last: bool,
-) -> Result<Flow, ()> {
+) -> Result<Flow, Stop> {
     // With learn=all, the request's own live session (now on the server that
     // answered) is skipped on the page: its repeats teach nothing. With
     // learn=first it is the response's id like any other.
@@ -332,7 +366,18 @@ unsafe fn scan_buffer(
             // Nothing carried, nothing new (e.g. the empty last buffer).
             return Ok(Flow::Continue(()));
         }
+        let (data, short) = within_budget(&mut ctx.scan_left, data);
         let mut recent = recent();
+        if short {
+            let (flow, _) = patterns.scan_complete(mode, data, host, &mut recent, &mut |id| {
+                learn(ctx, scf, log, id)
+            });
+            return if flow.is_break() {
+                Ok(flow)
+            } else {
+                Err(Stop::Budget)
+            };
+        }
         if last {
             return Ok(
                 patterns.scan_whole(mode, data, host, &mut recent, &mut |id| {
@@ -371,20 +416,38 @@ unsafe fn scan_buffer(
     // SAFETY: the scanner lives in the pool, apart from ctx, which `learn` borrows.
     let scanner = unsafe { &mut *ctx.scanner };
     let mut flow = Flow::Continue(());
+    // Apart from ctx, which `learn` borrows.
+    let (mut left, mut short) = (ctx.scan_left, false);
+    let inflater = ctx.inflater;
     if !data.is_empty() {
-        // SAFETY: the inflater is owned by this request until its pool cleanup.
-        flow = match unsafe { ctx.inflater.as_mut() } {
-            None => scanner.feed(patterns, host, data, &mut |id| learn(ctx, scf, log, id)),
-            Some(inflater) => {
-                let mut flow = Flow::Continue(());
-                let inflated = inflater.feed(data, &mut |plain| {
-                    flow = scanner.feed(patterns, host, plain, &mut |id| learn(ctx, scf, log, id));
-                    flow
-                });
-                inflated.map_err(|_| ())?;
+        let mut feed = |plain: &[u8]| {
+            let (plain, cut) = within_budget(&mut left, plain);
+            let flow = scanner.feed(patterns, host, plain, &mut |id| learn(ctx, scf, log, id));
+            // Stopped by the budget, unless the id was found first.
+            short = cut && flow.is_continue();
+            if short {
+                Flow::Break(())
+            } else {
                 flow
             }
         };
+        // SAFETY: the inflater is owned by this request until its pool cleanup.
+        flow = match unsafe { inflater.as_mut() } {
+            None => feed(data),
+            Some(inflater) => {
+                let mut flow = Flow::Continue(());
+                let inflated = inflater.feed(data, &mut |plain| {
+                    flow = feed(plain);
+                    flow
+                });
+                inflated.map_err(|_| Stop::Inflate)?;
+                flow
+            }
+        };
+    }
+    ctx.scan_left = left;
+    if short {
+        return Err(Stop::Budget);
     }
     if last && flow.is_continue() {
         flow = scanner.finish(patterns, host, &mut |id| learn(ctx, scf, log, id));

@@ -49,6 +49,8 @@ pub struct SrvConf {
     pub types: Types,
     /// How many of a response's ids are learned.
     pub learn: Learn,
+    /// Body bytes scanned per response, after inflating (`max_scan=`).
+    pub max_scan: usize,
     /// Each configured peer's address and identity, primary and backup
     /// lists (see `balancer::peer_ids`).
     pub peer_ids: [Vec<(usize, u32)>; 2],
@@ -74,6 +76,7 @@ impl Default for SrvConf {
             lookup: Vec::new(),
             types: Types::default(),
             learn: Learn::First,
+            max_scan: config::DEFAULT_MAX_SCAN,
             peer_ids: [Vec::new(), Vec::new()],
             original_init_peer: None,
             file: ngx_str_t::empty(),
@@ -468,6 +471,7 @@ unsafe extern "C" fn sticky_session(
             };
             scf.strict = d.strict;
             scf.learn = d.learn;
+            scf.max_scan = d.max_scan;
             scf.zone = zone;
             scf.patterns = Some(Patterns::new(&d.names, d.max_id_len));
             scf.file = (*(*cf).conf_file).file.name;

@@ -107,6 +107,7 @@ unsafe fn collect(r: *mut ngx_http_request_t) -> Vec<ZoneReport> {
                             rebound: load(&s.rebound),
                             evicted: load(&s.evicted),
                             unscanned: load(&s.unscanned),
+                            scan_limited: load(&s.scan_limited),
                             upstreams: Vec::new(),
                         },
                         per_server,
