@@ -84,6 +84,16 @@ like($out, qr/"sticky_session" directive is not allowed here/, 'message outside 
     "upstream other { sticky_session zone=same:64k; server 127.0.0.1:3; }");
 ok($ok, 'two upstreams share a zone') or diag $out;
 
+# Two zones writing one state file would overwrite each other.
+($ok, $out) = check("sticky_session zone=one:64k state=sessions.state; $servers",
+    "upstream other { sticky_session zone=two:64k state=sessions.state; server 127.0.0.1:3; }");
+ok(!$ok, 'two zones with one state file: refused');
+like($out, qr/state file ".*sessions\.state" is already used by zone "one"/, 'message for one state file in two zones');
+# One zone shared by two upstreams keeps one state file.
+($ok, $out) = check("sticky_session zone=same:64k state=sessions.state; $servers",
+    "upstream other { sticky_session zone=same:64k state=sessions.state; server 127.0.0.1:3; }");
+ok($ok, 'a shared zone with its state file') or diag $out;
+
 # nginx's own sticky in another upstream of the same configuration is fine.
 if ($version >= 1_029_006) {
     ($ok, $out) = check("sticky_session; $servers",

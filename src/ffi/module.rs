@@ -19,7 +19,7 @@ use ngx::ffi::{
 
 use super::balancer::{init_upstream, RequestCtx, Status};
 use super::request::Source;
-use super::zone::{for_each_zone, init_zone, ZoneCtx};
+use super::zone::{for_each_zone_ctx, init_zone, ZoneCtx};
 use super::{bytes, filter, guard};
 use crate::config::{self, Learn, Names, Types, DEFAULT_ZONE_SIZE};
 use crate::scanner::Patterns;
@@ -148,26 +148,19 @@ const STATE_INTERVAL_MS: ngx::ffi::ngx_msec_t = 30_000;
 static mut SAVE_EVENT: core::mem::MaybeUninit<ngx::ffi::ngx_event_t> =
     core::mem::MaybeUninit::zeroed();
 
-/// Whether `cycle` has a zone of ours with a state file.
+/// Writes the state file of each zone of ours in `cycle` that has one.
 ///
 /// # Safety
 /// `cycle` must be live.
-unsafe fn save_all(cycle: *mut ngx::ffi::ngx_cycle_t) -> bool {
-    let mut any = false;
-    // SAFETY: our zones' data are ZoneCtx set up by the directive handler.
+unsafe fn save_all(cycle: *mut ngx::ffi::ngx_cycle_t) {
+    // SAFETY: the cycle's zones, tagged with this module.
     unsafe {
-        for_each_zone(cycle, |z| {
-            if (*z).tag == addr_of_mut!(ngx_http_upstream_sticky_session_module) as *mut c_void {
-                if let Some(zctx) = ((*z).data as *const ZoneCtx).as_ref() {
-                    if zctx.state.len > 0 {
-                        zctx.save((*cycle).log);
-                        any = true;
-                    }
-                }
+        for_each_zone_ctx(cycle, module_tag(), |_, zctx| {
+            if zctx.state.len > 0 {
+                zctx.save((*cycle).log);
             }
         });
     }
-    any
 }
 
 /// Whether `cycle` has a zone of ours with a state file.
@@ -177,16 +170,13 @@ unsafe fn save_all(cycle: *mut ngx::ffi::ngx_cycle_t) -> bool {
 unsafe fn has_state(cycle: *mut ngx::ffi::ngx_cycle_t) -> bool {
     let mut any = false;
     // SAFETY: as in save_all.
-    unsafe {
-        for_each_zone(cycle, |z| {
-            if (*z).tag == addr_of_mut!(ngx_http_upstream_sticky_session_module) as *mut c_void {
-                any |= ((*z).data as *const ZoneCtx)
-                    .as_ref()
-                    .is_some_and(|c| c.state.len > 0);
-            }
-        });
-    }
+    unsafe { for_each_zone_ctx(cycle, module_tag(), |_, zctx| any |= zctx.state.len > 0) };
     any
+}
+
+/// This module, as the tag of its shared memory zones.
+fn module_tag() -> *mut c_void {
+    addr_of_mut!(ngx_http_upstream_sticky_session_module) as *mut c_void
 }
 
 unsafe extern "C" fn save_timer(ev: *mut ngx::ffi::ngx_event_t) {
@@ -397,7 +387,7 @@ unsafe extern "C" fn sticky_session(
                 cf,
                 &mut name,
                 zone_size,
-                addr_of_mut!(ngx_http_upstream_sticky_session_module) as *mut c_void,
+                module_tag(),
             );
             if zone.is_null() {
                 return ngx::core::NGX_CONF_ERROR as *mut c_char;
@@ -413,6 +403,24 @@ unsafe extern "C" fn sticky_session(
                 state = p;
             }
             if (*zone).data.is_null() {
+                // Two zones writing one file would overwrite each other.
+                let mut taken = None;
+                if state.len > 0 {
+                    for_each_zone_ctx((*cf).cycle, module_tag(), |z, other| {
+                        if bytes(&other.state) == bytes(&state) {
+                            taken = Some(String::from_utf8_lossy(bytes(&(*z).shm.name)));
+                        }
+                    });
+                }
+                if let Some(other) = taken {
+                    return conf_error(
+                        cf,
+                        &format!(
+                            "state file \"{}\" is already used by zone \"{other}\"",
+                            String::from_utf8_lossy(bytes(&state))
+                        ),
+                    );
+                }
                 let zctx = ngx_pcalloc((*cf).pool, size_of::<ZoneCtx>()) as *mut ZoneCtx;
                 if zctx.is_null() {
                     return ngx::core::NGX_CONF_ERROR as *mut c_char;

@@ -351,6 +351,27 @@ pub unsafe fn for_each_zone(cycle: *const ngx_cycle_t, mut f: impl FnMut(*mut ng
     }
 }
 
+/// Calls `f` for each zone of ours in `cycle` that has its context.
+///
+/// # Safety
+/// As for [`for_each_zone`]; `tag` must be this module.
+pub unsafe fn for_each_zone_ctx(
+    cycle: *const ngx_cycle_t,
+    tag: *mut c_void,
+    mut f: impl FnMut(*mut ngx_shm_zone_t, &ZoneCtx),
+) {
+    // SAFETY: zones tagged with our module hold a ZoneCtx (or NULL) as data.
+    unsafe {
+        for_each_zone(cycle, |z| {
+            if (*z).tag == tag {
+                if let Some(zctx) = ((*z).data as *const ZoneCtx).as_ref() {
+                    f(z, zctx);
+                }
+            }
+        })
+    }
+}
+
 /// Points `ctx` at the formatted table starting at `header`.
 ///
 /// # Safety
