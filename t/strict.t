@@ -25,6 +25,7 @@ http {
             proxy_pass http://app;
             proxy_next_upstream error timeout;
             add_header X-Sticky $sticky_session_status always;
+            add_header X-Upstream $upstream_addr always;
         }
     }
     server { listen 127.0.0.1:%%PORT_B1%%; default_type text/html;
@@ -56,6 +57,7 @@ $r = $t->get("/n?sid=$sid");
 is(StickyTest::status($r), 502, 'its server down: 502, not another server');
 $r = $t->get("/n?sid=$sid");
 is(StickyTest::status($r), 502, 'still 502 while the server is marked failed');
+is(StickyTest::header($r, 'X-Upstream'), 'app', 'named after the upstream, as round robin does');
 my %new;
 $new{ StickyTest::status($_) . ' ' . who($_) }++ for map { $t->get('/') } 1 .. 4;
 is_deeply(\%new, { '200 b1' => 4 }, 'new visitors are balanced to the live server');

@@ -335,6 +335,9 @@ unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void)
                             ctx.target
                         );
                         ctx.served = None;
+                        // As round robin answers when no peer is left: the
+                        // upstream's name, never a peer's that may be gone.
+                        (*pc).name = (*pd.rrp.peers).name;
                         return NGX_BUSY as ngx_int_t;
                     }
                     // Removed from the upstream: fall back even when strict,
