@@ -26,6 +26,11 @@ http {
     server {
         listen 127.0.0.1:%%PORT_FRONT%%;
         location / { proxy_pass http://app; proxy_next_upstream error; }
+        # A mirror subrequest proxies the same body to the same upstream.
+        client_body_buffer_size 1k;
+        client_body_temp_path %%TESTDIR%%/body;
+        location /mirrored { mirror /copy; proxy_pass http://app; }
+        location = /copy { internal; proxy_pass http://app; }
     }
     server { listen 127.0.0.1:%%PORT_B1%%; location / { return 200 "<a href=\"/n?sid=$sid\">n</a>"; } }
 }
@@ -39,6 +44,8 @@ CONF
         $t->get("/n?sid=$id") if $id;
         $t->get('/n?sid=someonesguess1234');
     }
+    # A form body in a temporary file, read by the request and its mirror.
+    $t->post('/mirrored', 'pad=' . ('x' x 4000) . "&sid=$ids[0]");
     $t->stop;
     my $log = $t->error_log;
     if ($level eq 'info') {
@@ -53,6 +60,8 @@ CONF
         like($log, qr/\[debug\].*sticky_session: sticky peer/, 'debug: sticky peer choice');
         like($log, qr/\[debug\].*sticky_session: round robin/, 'debug: round robin fallback');
         like($log, qr/\[debug\].*sticky_session: learned id for server/, 'debug: learning');
+        my $gathered = () = $log =~ /sticky_session: request body gathered/g;
+        is($gathered, 1, 'debug: a body shared with a subrequest is gathered once');
     }
 }
 done_testing;

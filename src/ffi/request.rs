@@ -1,7 +1,10 @@
 //! Reading the candidate ids a request carries, from each configured source.
 
+use core::mem::size_of;
+
 use ngx::ffi::{
-    ngx_buf_t, ngx_http_get_indexed_variable, ngx_http_request_t, ngx_pnalloc, ngx_uint_t,
+    ngx_buf_t, ngx_http_get_indexed_variable, ngx_http_request_t, ngx_pnalloc,
+    ngx_pool_cleanup_add, ngx_str_t, ngx_uint_t,
 };
 
 use super::{body_no_buffering, bytes};
@@ -123,6 +126,22 @@ unsafe fn form_body<'a>(r: *mut ngx_http_request_t) -> Option<&'a [u8]> {
         if (*(*rb).bufs).next.is_null() && !first.is_null() && (*first).in_file() == 0 {
             return Some(cut_to_limit(span(first)));
         }
+        // Subrequests (SSI, mirror, auth_request) share the main request's
+        // body: gather it once, for all of them.
+        let main = (*r).main;
+        if let Some(done) = gathered((*main).pool) {
+            return Some(bytes(&*done));
+        }
+        let kept = ngx_pool_cleanup_add((*main).pool, size_of::<Gathered>());
+        if kept.is_null() {
+            return None;
+        }
+        (*kept).handler = Some(gathered_body);
+        let kept = (*kept).data as *mut Gathered;
+        kept.write(Gathered {
+            magic: GATHERED,
+            body: ngx_str_t::empty(),
+        });
         // Several buffers, or a file: gather the first BODY_LIMIT bytes.
         let mut total = 0usize;
         let mut cl = (*rb).bufs;
@@ -131,7 +150,7 @@ unsafe fn form_body<'a>(r: *mut ngx_http_request_t) -> Option<&'a [u8]> {
             cl = (*cl).next;
         }
         let want = total.min(BODY_LIMIT);
-        let dst = ngx_pnalloc((*r).pool, want.max(1)) as *mut u8;
+        let dst = ngx_pnalloc((*main).pool, want.max(1)) as *mut u8;
         if dst.is_null() {
             return None;
         }
@@ -158,12 +177,59 @@ unsafe fn form_body<'a>(r: *mut ngx_http_request_t) -> Option<&'a [u8]> {
             }
             len += n;
         }
-        let gathered = core::slice::from_raw_parts(dst, len);
-        Some(if total > len {
-            drop_partial_pair(gathered)
+        let body = core::slice::from_raw_parts(dst, len);
+        let body = if total > len {
+            drop_partial_pair(body)
         } else {
-            gathered
-        })
+            body
+        };
+        (*kept).body = ngx_str_t {
+            len: body.len(),
+            data: dst,
+        };
+        ngx::ngx_log_debug!(
+            (*(*r).connection).log,
+            "sticky_session: request body gathered, {} bytes",
+            body.len()
+        );
+        Some(body)
+    }
+}
+
+/// A main request's gathered body, kept in a cleanup of its pool.
+#[repr(C)]
+struct Gathered {
+    magic: u64,
+    body: ngx_str_t,
+}
+
+const GATHERED: u64 = u64::from_le_bytes(*b"stkybody");
+
+/// Marks the main request's pool cleanup that holds its gathered body.
+unsafe extern "C" fn gathered_body(_: *mut core::ffi::c_void) {}
+
+/// The body gathered earlier for this main request (`pool` is its pool).
+///
+/// # Safety
+/// `pool` must be a live pool.
+unsafe fn gathered<'a>(pool: *mut ngx::ffi::ngx_pool_t) -> Option<&'a ngx_str_t> {
+    // SAFETY: the cleanup list of a live pool; a cleanup with our handler
+    // holds a Gathered (the magic guards against merged no-op functions).
+    unsafe {
+        let mut c = (*pool).cleanup;
+        while !c.is_null() {
+            let ours = (*c)
+                .handler
+                .is_some_and(|h| core::ptr::fn_addr_eq(h, gathered_body as unsafe extern "C" fn(_)));
+            if ours && !(*c).data.is_null() {
+                let g = &*((*c).data as *const Gathered);
+                if g.magic == GATHERED {
+                    return Some(&g.body);
+                }
+            }
+            c = (*c).next;
+        }
+        None
     }
 }
 
