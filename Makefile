@@ -66,11 +66,11 @@ HEADER_GEN := ci/header/target/release/sticky_session_header
 $(HEADER_GEN): ci/header/src/main.rs ci/header/Cargo.toml
 	cargo build --release --manifest-path ci/header/Cargo.toml
 
-# Regenerates include/sticky_session.h from src/capi.rs (cbindgen).
+# Regenerates include/sticky_session.h from src/ffi/c.rs (cbindgen).
 header: $(HEADER_GEN)
 	$(HEADER_GEN) . include/sticky_session.h
 
-# Fails when include/sticky_session.h is not what src/capi.rs generates.
+# Fails when include/sticky_session.h is not what src/ffi/c.rs generates.
 header-check: $(HEADER_GEN)
 	mkdir -p build
 	$(HEADER_GEN) . build/sticky_session.h

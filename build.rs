@@ -24,14 +24,14 @@ fn main() {
     }
 }
 
-/// src/ffi/request_bits.c, against the headers and defines of the nginx
+/// src/ffi/nginx/request_bits.c, against the headers and defines of the nginx
 /// tree nginx-sys generated its bindings from.
 fn compile_request_bits() {
-    println!("cargo::rerun-if-changed=src/ffi/request_bits.c");
+    println!("cargo::rerun-if-changed=src/ffi/nginx/request_bits.c");
     println!("cargo::rerun-if-env-changed=DEP_NGINX_INCLUDE");
     println!("cargo::rerun-if-env-changed=DEP_NGINX_CFLAGS");
     let mut build = cc::Build::new();
-    build.file("src/ffi/request_bits.c").warnings(false);
+    build.file("src/ffi/nginx/request_bits.c").warnings(false);
     if let Some(includes) = env::var_os("DEP_NGINX_INCLUDE") {
         for dir in env::split_paths(&includes) {
             build.include(dir);

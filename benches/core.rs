@@ -6,8 +6,8 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use sticky_session::config::Names;
 use sticky_session::extract::request_id;
+use sticky_session::id::Names;
 use sticky_session::scanner::{Flow, Mode, Patterns, Scanner};
 use sticky_session::store::{Bind, Expiry, Header, Slot, Table, WriteLock, WAYS};
 

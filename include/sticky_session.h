@@ -2,7 +2,7 @@
  * (session id extraction, streaming body scanner, session store over
  * caller-provided memory), without nginx.
  *
- * Generated from src/capi.rs by cbindgen (`make header`); do not edit.
+ * Generated from src/ffi/c.rs by cbindgen (`make header`); do not edit.
  * Link with libsticky_session.a (-lpthread -ldl -lm). */
 
 #ifndef STICKY_SESSION_H

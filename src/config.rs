@@ -2,105 +2,22 @@
 
 use core::fmt;
 
-/// At most this many `name=` parameters per directive.
-pub const MAX_NAMES: usize = 8;
-/// Longest accepted id parameter name.
-pub const MAX_NAME_LEN: usize = 32;
+use crate::id::{Names, DEFAULT_MAX_ID_LEN, MAX_ID_LEN_LIMIT, MAX_NAMES, MAX_NAME_LEN};
+
 /// Default idle timeout: one hour, longer than PHP's and Tomcat's default session lifetimes.
 pub const DEFAULT_TIMEOUT: u32 = 3600;
 /// Default zone size when `zone=` is not given.
 pub const DEFAULT_ZONE_SIZE: usize = 1024 * 1024;
 /// Smallest zone: the slab allocator needs a few pages of its own.
 pub const MIN_ZONE_SIZE: usize = 32 * 1024;
-/// Default longest id accepted from a request or a response.
-pub const DEFAULT_MAX_ID_LEN: usize = 128;
 /// Body bytes (after inflating) scanned per response when `max_scan=` is not
 /// given: far past where pages hand out their session, and a bound on what
 /// one hostile response can cost a worker.
 pub const DEFAULT_MAX_SCAN: usize = 1024 * 1024;
-/// Upper bound for `max_id_len=`.
-pub const MAX_ID_LEN_LIMIT: usize = 512;
 /// At most this many `lookup=` sources and `types=` entries.
 pub const MAX_LIST: usize = 8;
 /// Longest `types=` entry.
 pub const MAX_TYPE_LEN: usize = 64;
-/// Names used when no `name=` is given: PHP, Java servlets, generic portals.
-pub const DEFAULT_NAMES: [&[u8]; 3] = [b"PHPSESSID", b"jsessionid", b"sid"];
-
-/// The session id parameter names of one upstream, stored inline so the
-/// configuration is plain data that nginx's pools can hold without drop glue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Names {
-    len: u8,
-    lens: [u8; MAX_NAMES],
-    bytes: [[u8; MAX_NAME_LEN]; MAX_NAMES],
-}
-
-impl Names {
-    /// An empty list.
-    pub const fn new() -> Self {
-        Names {
-            len: 0,
-            lens: [0; MAX_NAMES],
-            bytes: [[0; MAX_NAME_LEN]; MAX_NAMES],
-        }
-    }
-
-    /// The default list, [`DEFAULT_NAMES`].
-    pub fn defaults() -> Self {
-        let mut names = Names::new();
-        for name in DEFAULT_NAMES {
-            // The defaults are valid and fewer than MAX_NAMES.
-            let _ = names.push(name);
-        }
-        names
-    }
-
-    /// Appends `name`; false when the list is full, the name is invalid or already listed.
-    pub fn push(&mut self, name: &[u8]) -> bool {
-        let i = self.len as usize;
-        if i >= MAX_NAMES || !valid_name(name) || self.iter().any(|n| n == name) {
-            return false;
-        }
-        self.bytes[i][..name.len()].copy_from_slice(name);
-        self.lens[i] = name.len() as u8;
-        self.len += 1;
-        true
-    }
-
-    /// The names in configuration order.
-    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        self.bytes[..self.len as usize]
-            .iter()
-            .zip(&self.lens)
-            .map(|(b, &l)| &b[..l as usize])
-    }
-
-    /// Number of names.
-    pub fn len(&self) -> usize {
-        self.len as usize
-    }
-
-    /// True when no name is configured.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
-impl Default for Names {
-    fn default() -> Self {
-        Names::new()
-    }
-}
-
-/// A name must be a plain URL parameter name: it is matched literally in URLs.
-fn valid_name(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_NAME_LEN
-        && name
-            .iter()
-            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
-}
 
 /// `zone=NAME:SIZE`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,25 +51,17 @@ pub const DEFAULT_LOOKUP: [Source<'static>; 4] =
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Types {
     /// Lowercase MIME types, or `*`.
-    list: Vec<Vec<u8>>,
+    pub(crate) list: Vec<Vec<u8>>,
     /// `text/html` is scanned (listed, or `*`).
-    html: bool,
+    pub(crate) html: bool,
     /// `application/xhtml+xml` is scanned.
-    xhtml: bool,
+    pub(crate) xhtml: bool,
 }
 
 impl Default for Types {
     fn default() -> Self {
         Types::new(vec![b"text/html".to_vec()])
     }
-}
-
-/// `a` equals the lowercase `lower`, ignoring ASCII case; exact bytes are
-/// tried first, as servers almost always send lowercase types.
-#[inline]
-fn same_type(a: &[u8], lower: &[u8]) -> bool {
-    a.len() == lower.len()
-        && (a.iter().zip(lower).all(|(x, y)| x == y) || a.eq_ignore_ascii_case(lower))
 }
 
 impl Types {
@@ -163,32 +72,6 @@ impl Types {
             xhtml: listed(b"application/xhtml+xml"),
             list,
         }
-    }
-
-    /// How a body of `content_type` (a `Content-Type` value, parameters
-    /// allowed) is scanned, or `None` if it is not.
-    pub fn mode(&self, content_type: &[u8]) -> Option<crate::scanner::Mode> {
-        use crate::scanner::Mode;
-        // What nearly every response says, checked in two word compares.
-        if let [a, b, c, d, e, f, g, h, b'l'] = *content_type {
-            if u64::from_le_bytes([a, b, c, d, e, f, g, h]) == u64::from_le_bytes(*b"text/htm") {
-                return self.html.then_some(Mode::Html);
-            }
-        }
-        let end = crate::swar::first1(b';', content_type).unwrap_or(content_type.len());
-        let mime = content_type[..end].trim_ascii();
-        if same_type(mime, b"text/html") {
-            return self.html.then_some(Mode::Html);
-        }
-        if same_type(mime, b"application/xhtml+xml") {
-            return self.xhtml.then_some(Mode::Html);
-        }
-        let listed = !mime.is_empty()
-            && self
-                .list
-                .iter()
-                .any(|t| t.as_slice() == b"*" || same_type(mime, t));
-        listed.then_some(Mode::Text)
     }
 }
 
@@ -604,15 +487,14 @@ mod tests {
             d.lookup,
             vec![Source::Cookie, Source::Variable(b"my_sid"), Source::Query]
         );
-        use crate::scanner::Mode;
-        assert_eq!(d.types.mode(b"text/html; charset=utf-8"), Some(Mode::Html));
-        assert_eq!(d.types.mode(b"Text/Event-Stream"), Some(Mode::Text));
-        assert_eq!(d.types.mode(b"application/json"), None);
-        assert_eq!(d.types.mode(b""), None);
+        assert_eq!(
+            d.types.list,
+            vec![b"text/html".to_vec(), b"text/event-stream".to_vec()]
+        );
+        assert!(d.types.html && !d.types.xhtml);
         let any = parse(&args("types=*")).unwrap();
-        assert_eq!(any.types.mode(b"application/xhtml+xml"), Some(Mode::Html));
-        assert_eq!(any.types.mode(b"application/json"), Some(Mode::Text));
-        assert_eq!(Types::default().mode(b"text/plain"), None);
+        assert!(any.types.html && any.types.xhtml);
+        assert_eq!(Types::default().list, vec![b"text/html".to_vec()]);
     }
 
     #[test]

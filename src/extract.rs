@@ -1,46 +1,7 @@
 //! Finding the session id a request carries.
 
-use crate::config::Names;
+use crate::id::{id_len, valid_id, Names};
 use crate::swar;
-
-/// Bytes a session id may contain. Covers PHP (`[A-Za-z0-9,-]`), Java
-/// (`[A-Za-z0-9._-]`, with a `.jvmRoute` suffix) and URL-safe tokens; anything
-/// else ends the id, and an id that does not end at a delimiter is refused.
-const fn id_byte_table() -> [bool; 256] {
-    let mut t = [false; 256];
-    let mut c = 0;
-    while c < 256 {
-        let b = c as u8;
-        t[c] = b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'_' | b'.' | b',' | b'~' | b'%' | b'+');
-        c += 1;
-    }
-    t
-}
-
-static ID_BYTE: [bool; 256] = id_byte_table();
-
-/// Whether `b` may appear in a session id.
-#[inline]
-pub fn is_id_byte(b: u8) -> bool {
-    ID_BYTE[b as usize]
-}
-
-/// Length of the id at the start of `s`: the run of id bytes.
-#[inline]
-pub fn id_len(s: &[u8]) -> usize {
-    s.iter().position(|&b| !is_id_byte(b)).unwrap_or(s.len())
-}
-
-/// Whether `v` as a whole is an acceptable id.
-#[inline]
-pub fn valid_id(v: &[u8], max_len: usize) -> bool {
-    !v.is_empty() && v.len() <= max_len && id_len(v) == v.len()
-}
-
-/// Most candidate ids a request may offer; later ones are ignored, so a
-/// request with thousands of parameters costs a bounded number of lookups.
-pub const MAX_CANDIDATES: usize = 4;
 
 /// Calls `f` with each `NAME=VALUE` value in `pairs` (split by `sep_a` or
 /// `sep_b`), names in configuration order, until `f` returns true. Returns

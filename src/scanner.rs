@@ -26,8 +26,7 @@ use core::ops::ControlFlow;
 use memchr::memmem::Finder;
 use memchr::{memchr, memrchr, memrchr2};
 
-use crate::config::Names;
-use crate::extract::{id_len, valid_id};
+use crate::id::{id_len, is_id_byte, valid_id, Names};
 use crate::url::{attribute_url, same_site, text_url};
 
 /// What a caller's `found` callback answers for each id: go on, or stop the
@@ -82,10 +81,7 @@ impl Recent {
     #[inline]
     fn repeats(&self, rest: &[u8]) -> bool {
         let n = self.len as usize;
-        n > 0
-            && rest.len() > n
-            && rest[..n] == self.bytes[..n]
-            && !crate::extract::is_id_byte(rest[n])
+        n > 0 && rest.len() > n && rest[..n] == self.bytes[..n] && !is_id_byte(rest[n])
     }
 
     /// As if `id` had just been reported: for an id the table already maps

@@ -74,6 +74,28 @@ impl fmt::Display for StateError {
     }
 }
 
+/// Milliseconds between two periodic writes of a state file.
+pub const SAVE_INTERVAL_MS: u64 = 30_000;
+
+/// An nginx process, as far as saving state is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Process {
+    /// The master, which writes every state file once more at exit.
+    Master,
+    /// A worker and its index.
+    Worker(usize),
+    /// nginx running without a master (`master_process off`).
+    Single,
+    /// A cache manager, loader or other helper.
+    Helper,
+}
+
+/// Whether `process` writes the state files every [`SAVE_INTERVAL_MS`]:
+/// worker 0 (one writer per table), or the single process.
+pub fn saves_periodically(process: Process) -> bool {
+    matches!(process, Process::Worker(0) | Process::Single)
+}
+
 /// The live sessions of `table`, encoded.
 pub fn encode(table: &Table<'_>, now: u32, exp: Expiry) -> Vec<u8> {
     let mut entries = Vec::new();
@@ -269,6 +291,20 @@ mod tests {
     }
 
     const EXP: Expiry = Expiry::idle(600);
+
+    #[test]
+    fn who_saves_periodically() {
+        let cases = [
+            (Process::Worker(0), true),
+            (Process::Worker(1), false),
+            (Process::Single, true),
+            (Process::Master, false),
+            (Process::Helper, false),
+        ];
+        for (p, want) in cases {
+            assert_eq!(saves_periodically(p), want, "{p:?}");
+        }
+    }
 
     #[test]
     fn round_trip_keeps_live_sessions_only() {

@@ -74,6 +74,23 @@ pub struct Stats {
     pub scan_limited: AtomicU64,
 }
 
+/// Seconds between two warnings that a zone is full.
+pub const EVICT_WARN_INTERVAL: u64 = 60;
+
+impl Stats {
+    /// Whether a full zone should be warned about now: at most once per
+    /// [`EVICT_WARN_INTERVAL`] across all processes sharing the table (the
+    /// one that claims the minute warns).
+    pub fn evict_warning_due(&self, now: u32) -> bool {
+        let last = self.evict_logged_at.load(Ordering::Relaxed);
+        u64::from(now).saturating_sub(last) >= EVICT_WARN_INTERVAL
+            && self
+                .evict_logged_at
+                .compare_exchange(last, u64::from(now), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
 impl Header {
     /// Number of slots the header describes (0 if unformatted).
     pub fn slot_count(&self) -> usize {
@@ -527,6 +544,23 @@ pub fn server_id(name: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_zone_is_warned_about_once_a_minute() {
+        let stats = Stats::default();
+        // (now, warn?) in order, as several workers would ask.
+        let cases = [
+            (1000, true),
+            (1000, false),
+            (1059, false),
+            (1060, true),
+            (1061, false),
+            (5000, true),
+        ];
+        for (now, want) in cases {
+            assert_eq!(stats.evict_warning_due(now), want, "at {now}");
+        }
+    }
     use core::sync::atomic::AtomicBool;
 
     #[derive(Default)]

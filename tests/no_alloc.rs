@@ -5,8 +5,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use sticky_session::config::Names;
 use sticky_session::extract::request_id;
+use sticky_session::id::Names;
 use sticky_session::scanner::{Flow, Mode, Patterns, Scanner};
 use sticky_session::store::{Bind, Expiry, Header, Slot, Table, WriteLock, WAYS};
 

@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sticky_session::config::{parse, MAX_ID_LEN_LIMIT, MAX_NAMES};
+use sticky_session::config::parse;
+use sticky_session::id::{MAX_ID_LEN_LIMIT, MAX_NAMES};
 
 fuzz_target!(|data: &[u8]| {
     let args: Vec<&[u8]> = data

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sticky_session::config::Names;
+use sticky_session::id::Names;
 use sticky_session::extract::{
     cookie_ids, path_param_ids, query_ids, request_id, set_cookie_id, split_target, valid_id,
 };

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use sticky_session::config::Names;
+use sticky_session::id::Names;
 use sticky_session::scanner::{Flow, Mode, Patterns, Scanner};
 
 /// A `found` callback that keeps every id and never stops the scan.

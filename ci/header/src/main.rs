@@ -1,4 +1,4 @@
-//! `sticky_session_header REPO OUT`: writes the C header for REPO/src/capi.rs to OUT.
+//! `sticky_session_header REPO OUT`: writes the C header for REPO/src/ffi/c.rs to OUT.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,7 +22,7 @@ fn main() -> ExitCode {
              * (session id extraction, streaming body scanner, session store over\n \
              * caller-provided memory), without nginx.\n \
              *\n \
-             * Generated from src/capi.rs by cbindgen (`make header`); do not edit.\n \
+             * Generated from src/ffi/c.rs by cbindgen (`make header`); do not edit.\n \
              * Link with libsticky_session.a (-lpthread -ldl -lm). */"
                 .into(),
         ),
@@ -42,7 +42,7 @@ fn main() -> ExitCode {
     }
     let result = Builder::new()
         .with_config(config)
-        .with_src(repo.join("src/capi.rs"))
+        .with_src(repo.join("src/ffi/c.rs"))
         .generate();
     match result {
         Ok(bindings) => {

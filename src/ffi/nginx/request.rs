@@ -7,9 +7,11 @@ use ngx::ffi::{
     ngx_pool_cleanup_add, ngx_str_t, ngx_uint_t,
 };
 
-use super::{body_no_buffering, bytes};
-use crate::config::Names;
+#[cfg(not(ngx_cookie_list))]
+use super::util::array;
+use super::util::{body_no_buffering, bytes};
 use crate::extract::{cookie_ids, is_form, path_param_ids, query_ids, split_target};
+use crate::id::Names;
 
 /// Longest prefix of a urlencoded request body searched for an id.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -59,7 +61,7 @@ pub unsafe fn candidates<'a>(
                     return false;
                 }
                 let value: &'a [u8] = core::slice::from_raw_parts((*v).data, (*v).len() as usize);
-                crate::extract::valid_id(value, max_len) && f(value)
+                crate::id::valid_id(value, max_len) && f(value)
             }
         }
     }
@@ -98,7 +100,7 @@ unsafe fn cookies<'a>(
 ) -> bool {
     // SAFETY: headers_in.cookies is an array of pointers to live headers.
     unsafe {
-        let list = super::module::array::<*mut ngx::ffi::ngx_table_elt_t>(&(*r).headers_in.cookies);
+        let list = array::<*mut ngx::ffi::ngx_table_elt_t>(&(*r).headers_in.cookies);
         list.iter()
             .any(|&h| cookie_ids(bytes(&(*h).value), names, max_len, f))
     }
@@ -130,7 +132,7 @@ unsafe fn form_body<'a>(r: *mut ngx_http_request_t) -> Option<&'a [u8]> {
         // body: gather it once, for all of them.
         let main = (*r).main;
         if let Some(done) = gathered((*main).pool) {
-            return Some(bytes(&*done));
+            return Some(bytes(done));
         }
         let kept = ngx_pool_cleanup_add((*main).pool, size_of::<Gathered>());
         if kept.is_null() {
@@ -218,9 +220,9 @@ unsafe fn gathered<'a>(pool: *mut ngx::ffi::ngx_pool_t) -> Option<&'a ngx_str_t>
     unsafe {
         let mut c = (*pool).cleanup;
         while !c.is_null() {
-            let ours = (*c)
-                .handler
-                .is_some_and(|h| core::ptr::fn_addr_eq(h, gathered_body as unsafe extern "C" fn(_)));
+            let ours = (*c).handler.is_some_and(|h| {
+                core::ptr::fn_addr_eq(h, gathered_body as unsafe extern "C" fn(_))
+            });
             if ours && !(*c).data.is_null() {
                 let g = &*((*c).data as *const Gathered);
                 if g.magic == GATHERED {

@@ -9,14 +9,12 @@
 //! as they do; functions return a `STICKY_*` status code and never unwind
 //! into C (a Rust panic becomes `STICKY_EINTERNAL`).
 
-#![allow(unsafe_code)]
-
 use core::ffi::{c_char, c_int, c_void, CStr};
 use core::mem::{align_of, size_of};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::config::{Names, MAX_ID_LEN_LIMIT, MAX_NAMES};
 use crate::extract::{cookie_ids, path_param_ids, query_ids, split_target};
+use crate::id::{Names, MAX_ID_LEN_LIMIT, MAX_NAMES};
 use crate::scanner::{Flow, Mode, Patterns, Scanner};
 use crate::store::{
     self, Bind, Expiry, Header, Learned, Lookup, Slot, Table, WriteLock, HEADER_SIZE, WAYS,

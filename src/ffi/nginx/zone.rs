@@ -6,7 +6,7 @@
 
 use core::ffi::c_void;
 use core::mem::{align_of, size_of};
-use core::ptr::null_mut;
+use core::ptr::{addr_of_mut, null_mut};
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -14,17 +14,14 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use ngx::ffi::{
-    ngx_cycle_t, ngx_int_t, ngx_list_part_t, ngx_log_t, ngx_pagesize, ngx_shm_zone_t,
-    ngx_shmtx_lock, ngx_shmtx_t, ngx_shmtx_unlock, ngx_slab_calloc, ngx_slab_pool_t, ngx_str_t,
-    NGX_ERROR, NGX_LOG_EMERG, NGX_LOG_NOTICE, NGX_LOG_WARN, NGX_OK,
+    ngx_add_timer, ngx_cycle_t, ngx_event_t, ngx_int_t, ngx_list_part_t, ngx_log_t, ngx_msec_t,
+    ngx_pagesize, ngx_shm_zone_t, ngx_shmtx_lock, ngx_shmtx_t, ngx_shmtx_unlock, ngx_slab_calloc,
+    ngx_slab_pool_t, ngx_str_t, NGX_ERROR, NGX_LOG_EMERG, NGX_LOG_NOTICE, NGX_LOG_WARN, NGX_OK,
 };
 
-use super::{bytes, now};
+use super::util::{bytes, guard, now};
 use crate::state::{self, StateError};
 use crate::store::{Bind, Expiry, Header, Learned, Slot, Table, WriteLock, HEADER_SIZE, WAYS};
-
-/// Seconds between two eviction warnings of one zone.
-const EVICT_LOG_INTERVAL: u64 = 60;
 
 /// Slots start on a cache line so a bucket spans exactly two.
 const SLOTS_OFFSET: usize = HEADER_SIZE.next_multiple_of(64);
@@ -102,15 +99,7 @@ impl ZoneCtx {
         let now = now();
         let outcome = table.learn(&self.lock(), key, server, now, exp, bind);
         let after = stats.evicted.load(Ordering::Relaxed);
-        if after != evicted {
-            let last = stats.evict_logged_at.load(Ordering::Relaxed);
-            let due = u64::from(now).saturating_sub(last) >= EVICT_LOG_INTERVAL;
-            if due
-                && stats
-                    .evict_logged_at
-                    .compare_exchange(last, u64::from(now), Ordering::Relaxed, Ordering::Relaxed)
-                    .is_ok()
-                && !log.is_null()
+        if after != evicted && stats.evict_warning_due(now) && !log.is_null() {
             {
                 ngx::ngx_log_error!(
                     NGX_LOG_WARN,
@@ -166,7 +155,7 @@ impl WriteLock for ShmLock {
 /// `shm_zone->init`: format a new zone, or adopt the table of the previous
 /// configuration's zone on reload (same name and size).
 pub unsafe extern "C" fn init_zone(shm_zone: *mut ngx_shm_zone_t, data: *mut c_void) -> ngx_int_t {
-    super::guard(NGX_ERROR as ngx_int_t, || {
+    guard(NGX_ERROR as ngx_int_t, || {
         // SAFETY: nginx passes its zone, whose data we set to a ZoneCtx in the
         // directive handler; `data` is the previous cycle's ZoneCtx or NULL.
         unsafe {
@@ -354,22 +343,75 @@ pub unsafe fn for_each_zone(cycle: *const ngx_cycle_t, mut f: impl FnMut(*mut ng
 /// Calls `f` for each zone of ours in `cycle` that has its context.
 ///
 /// # Safety
-/// As for [`for_each_zone`]; `tag` must be this module.
+/// As for [`for_each_zone`].
 pub unsafe fn for_each_zone_ctx(
     cycle: *const ngx_cycle_t,
-    tag: *mut c_void,
     mut f: impl FnMut(*mut ngx_shm_zone_t, &ZoneCtx),
 ) {
-    // SAFETY: zones tagged with our module hold a ZoneCtx (or NULL) as data.
+    // SAFETY: zones whose init is ours hold a ZoneCtx (or NULL) as data.
     unsafe {
         for_each_zone(cycle, |z| {
-            if (*z).tag == tag {
+            let ours = (*z).init.is_some_and(|i| {
+                core::ptr::fn_addr_eq(i, init_zone as unsafe extern "C" fn(_, _) -> _)
+            });
+            if ours {
                 if let Some(zctx) = ((*z).data as *const ZoneCtx).as_ref() {
                     f(z, zctx);
                 }
             }
         })
     }
+}
+
+/// Worker 0's timer that writes the state files.
+static mut SAVE_EVENT: core::mem::MaybeUninit<ngx_event_t> = core::mem::MaybeUninit::zeroed();
+
+/// Writes the state file of each zone of ours in `cycle` that has one.
+///
+/// # Safety
+/// `cycle` must be live.
+pub unsafe fn save_all(cycle: *mut ngx_cycle_t) {
+    // SAFETY: the cycle's zones.
+    unsafe {
+        for_each_zone_ctx(cycle, |_, zctx| {
+            if zctx.state.len > 0 {
+                zctx.save((*cycle).log);
+            }
+        });
+    }
+}
+
+/// Arms this process's timer that writes the state files, if any zone has one.
+///
+/// # Safety
+/// `cycle` must be the process's live cycle; called once, from init_process.
+pub unsafe fn save_periodically(cycle: *mut ngx_cycle_t) {
+    let mut any = false;
+    // SAFETY: as in save_all; SAVE_EVENT is this process's own, set up once.
+    unsafe {
+        for_each_zone_ctx(cycle, |_, zctx| any |= zctx.state.len > 0);
+        if any {
+            let ev = (*addr_of_mut!(SAVE_EVENT)).as_mut_ptr();
+            (*ev).handler = Some(save_timer);
+            (*ev).log = (*cycle).log;
+            (*ev).data = cycle as *mut c_void;
+            (*ev).set_cancelable(1);
+            ngx_add_timer(ev, state::SAVE_INTERVAL_MS as ngx_msec_t);
+        }
+    }
+}
+
+unsafe extern "C" fn save_timer(ev: *mut ngx_event_t) {
+    guard((), || {
+        // SAFETY: ev is SAVE_EVENT, armed by save_periodically in this process.
+        unsafe {
+            save_all(ngx::ffi::ngx_cycle);
+            if ngx::ffi::ngx_exiting == 0 && ngx::ffi::ngx_quit == 0 && ngx::ffi::ngx_terminate == 0
+            {
+                ngx_add_timer(ev, state::SAVE_INTERVAL_MS as ngx_msec_t);
+            }
+        }
+    })
 }
 
 /// Points `ctx` at the formatted table starting at `header`.

@@ -6,96 +6,28 @@ use core::ptr::{addr_of_mut, null_mut};
 
 use ngx::core::Pool;
 use ngx::ffi::{
-    ngx_array_t, ngx_command_t, ngx_conf_t, ngx_http_add_variable, ngx_http_conf_ctx_t,
-    ngx_http_module_t, ngx_http_request_t, ngx_http_upstream_init_peer_pt,
-    ngx_http_upstream_main_conf_t, ngx_http_upstream_module, ngx_http_upstream_srv_conf_t,
-    ngx_http_variable_value_t, ngx_int_t, ngx_module_t, ngx_pcalloc, ngx_pnalloc,
-    ngx_shared_memory_add, ngx_shm_zone_t, ngx_str_t, ngx_uint_t, NGX_CONF_ANY, NGX_ERROR,
-    NGX_HTTP_MODULE, NGX_HTTP_SRV_CONF_OFFSET, NGX_HTTP_UPSTREAM_BACKUP, NGX_HTTP_UPSTREAM_CREATE,
+    ngx_command_t, ngx_conf_t, ngx_http_add_variable, ngx_http_conf_ctx_t, ngx_http_module_t,
+    ngx_http_request_t, ngx_http_upstream_main_conf_t, ngx_http_upstream_module,
+    ngx_http_upstream_srv_conf_t, ngx_http_variable_value_t, ngx_int_t, ngx_module_t, ngx_pcalloc,
+    ngx_shared_memory_add, ngx_str_t, ngx_uint_t, NGX_CONF_ANY, NGX_ERROR, NGX_HTTP_MODULE,
+    NGX_HTTP_SRV_CONF_OFFSET, NGX_HTTP_UPSTREAM_BACKUP, NGX_HTTP_UPSTREAM_CREATE,
     NGX_HTTP_UPSTREAM_DOWN, NGX_HTTP_UPSTREAM_FAIL_TIMEOUT, NGX_HTTP_UPSTREAM_MAX_CONNS,
     NGX_HTTP_UPSTREAM_MAX_FAILS, NGX_HTTP_UPSTREAM_WEIGHT, NGX_HTTP_UPS_CONF,
     NGX_HTTP_VAR_NOCACHEABLE, NGX_OK,
 };
 
-use super::balancer::{init_upstream, RequestCtx, Status};
+use super::balancer::init_upstream;
+use super::conf::{set_ctx_index, srv_conf, SrvConf};
+use super::context::request_ctx;
 use super::request::Source;
-use super::zone::{for_each_zone_ctx, init_zone, ZoneCtx};
-use super::{bytes, filter, guard};
-use crate::config::{self, Learn, Names, Types, DEFAULT_ZONE_SIZE};
+use super::util::{array, bytes, conf_error, guard};
+use super::zone::{self, for_each_zone_ctx, init_zone, ZoneCtx};
+use super::{filter, status};
+use crate::config::{self, DEFAULT_ZONE_SIZE};
 use crate::scanner::Patterns;
+use crate::session::Status;
+use crate::state::{saves_periodically, Process};
 use crate::store::Expiry;
-
-/// Configuration of one `upstream {}` block.
-pub struct SrvConf {
-    /// A `sticky_session` directive is present.
-    pub enabled: bool,
-    /// `init_upstream` ran, i.e. no later balancer directive replaced ours.
-    pub initialized: bool,
-    /// Id parameter names.
-    pub names: Names,
-    /// Longest id accepted.
-    pub max_id_len: usize,
-    /// Idle timeout and absolute lifetime.
-    pub expiry: Expiry,
-    /// `fallback=off`: 502 rather than another server for a known session.
-    pub strict: bool,
-    /// The session table's zone.
-    pub zone: *mut ngx_shm_zone_t,
-    /// Body scanner needles, built once here.
-    pub patterns: Option<Patterns>,
-    /// Where a request's id is looked for, in order.
-    pub lookup: Vec<Source>,
-    /// Content types whose bodies are scanned.
-    pub types: Types,
-    /// How many of a response's ids are learned.
-    pub learn: Learn,
-    /// Body bytes scanned per response, after inflating (`max_scan=`).
-    pub max_scan: usize,
-    /// Each configured peer's address and identity, primary and backup
-    /// lists (see `balancer::peer_ids`).
-    pub peer_ids: [Vec<(usize, u32)>; 2],
-    /// Round robin's per-request init, which ours wraps.
-    pub original_init_peer: ngx_http_upstream_init_peer_pt,
-    /// Where the directive is, for errors reported after parsing.
-    pub file: ngx_str_t,
-    /// Line of the directive.
-    pub line: ngx_uint_t,
-}
-
-impl Default for SrvConf {
-    fn default() -> Self {
-        SrvConf {
-            enabled: false,
-            initialized: false,
-            names: Names::new(),
-            max_id_len: 0,
-            expiry: Expiry::idle(0),
-            strict: false,
-            zone: null_mut(),
-            patterns: None,
-            lookup: Vec::new(),
-            types: Types::default(),
-            learn: Learn::First,
-            max_scan: config::DEFAULT_MAX_SCAN,
-            peer_ids: [Vec::new(), Vec::new()],
-            original_init_peer: None,
-            file: ngx_str_t::empty(),
-            line: 0,
-        }
-    }
-}
-
-impl SrvConf {
-    /// The zone's per-configuration context.
-    pub fn zone_ctx(&self) -> Option<&ZoneCtx> {
-        if self.zone.is_null() {
-            return None;
-        }
-        // SAFETY: zone was returned by ngx_shared_memory_add and its data set
-        // to a pool-allocated ZoneCtx in the directive handler.
-        unsafe { ((*self.zone).data as *const ZoneCtx).as_ref() }
-    }
-}
 
 static mut COMMANDS: [ngx_command_t; 3] = [
     ngx_command_t {
@@ -109,7 +41,7 @@ static mut COMMANDS: [ngx_command_t; 3] = [
     ngx_command_t {
         name: ngx::ngx_string!("sticky_session_status"),
         type_: (ngx::ffi::NGX_HTTP_LOC_CONF | ngx::ffi::NGX_CONF_NOARGS) as ngx_uint_t,
-        set: Some(super::status::directive),
+        set: Some(status::directive),
         conf: ngx::ffi::NGX_HTTP_LOC_CONF_OFFSET as ngx_uint_t,
         offset: 0,
         post: null_mut(),
@@ -141,72 +73,18 @@ pub static mut ngx_http_upstream_sticky_session_module: ngx_module_t = ngx_modul
     ..ngx_module_t::default()
 };
 
-/// Seconds between two periodic writes of the state files.
-const STATE_INTERVAL_MS: ngx::ffi::ngx_msec_t = 30_000;
-
-/// Worker 0's timer that writes the state files.
-static mut SAVE_EVENT: core::mem::MaybeUninit<ngx::ffi::ngx_event_t> =
-    core::mem::MaybeUninit::zeroed();
-
-/// Writes the state file of each zone of ours in `cycle` that has one.
-///
-/// # Safety
-/// `cycle` must be live.
-unsafe fn save_all(cycle: *mut ngx::ffi::ngx_cycle_t) {
-    // SAFETY: the cycle's zones, tagged with this module.
-    unsafe {
-        for_each_zone_ctx(cycle, module_tag(), |_, zctx| {
-            if zctx.state.len > 0 {
-                zctx.save((*cycle).log);
-            }
-        });
-    }
-}
-
-/// Whether `cycle` has a zone of ours with a state file.
-///
-/// # Safety
-/// `cycle` must be live.
-unsafe fn has_state(cycle: *mut ngx::ffi::ngx_cycle_t) -> bool {
-    let mut any = false;
-    // SAFETY: as in save_all.
-    unsafe { for_each_zone_ctx(cycle, module_tag(), |_, zctx| any |= zctx.state.len > 0) };
-    any
-}
-
-/// This module, as the tag of its shared memory zones.
-fn module_tag() -> *mut c_void {
-    addr_of_mut!(ngx_http_upstream_sticky_session_module) as *mut c_void
-}
-
-unsafe extern "C" fn save_timer(ev: *mut ngx::ffi::ngx_event_t) {
-    guard((), || {
-        // SAFETY: ev is SAVE_EVENT, armed by init_process in this worker.
-        unsafe {
-            save_all(ngx::ffi::ngx_cycle);
-            if ngx::ffi::ngx_exiting == 0 && ngx::ffi::ngx_quit == 0 && ngx::ffi::ngx_terminate == 0
-            {
-                ngx::ffi::ngx_add_timer(ev, STATE_INTERVAL_MS);
-            }
-        }
-    })
-}
-
 /// Worker 0 (or the single process) writes the state files periodically.
 unsafe extern "C" fn init_process(cycle: *mut ngx::ffi::ngx_cycle_t) -> ngx_int_t {
     guard(NGX_OK as ngx_int_t, || {
         // SAFETY: called once per process by nginx after the cycle is ready.
         unsafe {
-            let worker0 = ngx::ffi::ngx_process == ngx::ffi::NGX_PROCESS_WORKER as ngx_uint_t
-                && ngx::ffi::ngx_worker == 0;
-            let single = ngx::ffi::ngx_process == ngx::ffi::NGX_PROCESS_SINGLE as ngx_uint_t;
-            if (worker0 || single) && has_state(cycle) {
-                let ev = (*addr_of_mut!(SAVE_EVENT)).as_mut_ptr();
-                (*ev).handler = Some(save_timer);
-                (*ev).log = (*cycle).log;
-                (*ev).data = cycle as *mut c_void;
-                (*ev).set_cancelable(1);
-                ngx::ffi::ngx_add_timer(ev, STATE_INTERVAL_MS);
+            let process = match ngx::ffi::ngx_process as u32 {
+                ngx::ffi::NGX_PROCESS_WORKER => Process::Worker(ngx::ffi::ngx_worker),
+                ngx::ffi::NGX_PROCESS_SINGLE => Process::Single,
+                _ => Process::Helper,
+            };
+            if saves_periodically(process) {
+                zone::save_periodically(cycle);
             }
         }
         NGX_OK as ngx_int_t
@@ -218,45 +96,16 @@ unsafe extern "C" fn exit_master(cycle: *mut ngx::ffi::ngx_cycle_t) {
     guard((), || {
         // SAFETY: the master's cycle; its zones are still mapped.
         unsafe {
-            save_all(cycle);
+            zone::save_all(cycle);
         }
     })
 }
 
-/// Index of this module's slots in `ctx`/`srv_conf` arrays.
-pub fn ctx_index() -> usize {
-    // SAFETY: ctx_index is written by nginx once, before any request or
-    // configuration callback of ours can run.
-    unsafe { (*addr_of_mut!(ngx_http_upstream_sticky_session_module)).ctx_index }
-}
-
-/// Our configuration of an upstream, if the upstream has server confs.
-///
-/// # Safety
-/// `us` must be a valid upstream configuration of the current cycle.
-pub unsafe fn srv_conf<'a>(us: *const ngx_http_upstream_srv_conf_t) -> Option<&'a mut SrvConf> {
-    // SAFETY: srv_conf is NULL for implicit upstreams, else an array with one
-    // slot per HTTP module, ours holding a SrvConf from create_srv_conf.
-    unsafe {
-        let confs = (*us).srv_conf;
-        if confs.is_null() {
-            return None;
-        }
-        ((*confs.add(ctx_index())) as *mut SrvConf).as_mut()
-    }
-}
-
-/// This request's context, if our balancer created one.
-///
-/// # Safety
-/// `r` must be a valid request.
-pub unsafe fn request_ctx<'a>(r: *mut ngx_http_request_t) -> Option<&'a mut RequestCtx> {
-    // SAFETY: r->ctx has one slot per HTTP module; ours is NULL or a RequestCtx.
-    unsafe { ((*(*r).ctx.add(ctx_index())) as *mut RequestCtx).as_mut() }
-}
-
 unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
     guard(NGX_ERROR as ngx_int_t, || {
+        // SAFETY: nginx numbered the modules of this configuration before
+        // calling any preconfiguration; reading the field creates no reference.
+        set_ctx_index(unsafe { &*addr_of_mut!(ngx_http_upstream_sticky_session_module) });
         let vars = [
             ("sticky_session_status", VAR_STATUS),
             ("sticky_session_id", VAR_ID),
@@ -387,7 +236,7 @@ unsafe extern "C" fn sticky_session(
                 cf,
                 &mut name,
                 zone_size,
-                module_tag(),
+                addr_of_mut!(ngx_http_upstream_sticky_session_module) as *mut c_void,
             );
             if zone.is_null() {
                 return ngx::core::NGX_CONF_ERROR as *mut c_char;
@@ -406,7 +255,7 @@ unsafe extern "C" fn sticky_session(
                 // Two zones writing one file would overwrite each other.
                 let mut taken = None;
                 if state.len > 0 {
-                    for_each_zone_ctx((*cf).cycle, module_tag(), |z, other| {
+                    for_each_zone_ctx((*cf).cycle, |z, other| {
                         if bytes(&other.state) == bytes(&state) {
                             taken = Some(String::from_utf8_lossy(bytes(&(*z).shm.name)));
                         }
@@ -498,24 +347,6 @@ unsafe extern "C" fn sticky_session(
     })
 }
 
-/// A directive error message in the configuration pool, for nginx to print
-/// after the directive name.
-///
-/// # Safety
-/// `cf` must be valid.
-unsafe fn conf_error(cf: *mut ngx_conf_t, msg: &str) -> *mut c_char {
-    // SAFETY: cf->pool is valid; we write msg.len() + 1 bytes into a fresh allocation.
-    unsafe {
-        let p = ngx_pnalloc((*cf).pool, msg.len() + 1) as *mut u8;
-        if p.is_null() {
-            return ngx::core::NGX_CONF_ERROR as *mut c_char;
-        }
-        core::ptr::copy_nonoverlapping(msg.as_ptr(), p, msg.len());
-        *p.add(msg.len()) = 0;
-        p as *mut c_char
-    }
-}
-
 /// Whether nginx's own `sticky` (1.29.6+) is configured in `us`. Its server
 /// configuration starts with the balancer it wraps, which only its
 /// directive sets (to round robin at least).
@@ -548,18 +379,6 @@ unsafe fn nginx_sticky_in(
         }
         false
     }
-}
-
-/// The elements of an nginx array.
-///
-/// # Safety
-/// `a` must be an array of `T` whose elements outlive `'a`.
-pub unsafe fn array<'a, T>(a: &ngx_array_t) -> &'a [T] {
-    if a.nelts == 0 || a.elts.is_null() {
-        return &[];
-    }
-    // SAFETY: per the contract.
-    unsafe { core::slice::from_raw_parts(a.elts as *const T, a.nelts) }
 }
 
 /// Sets `v` to `value`, which must outlive the request, or to "not found".

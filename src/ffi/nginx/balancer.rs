@@ -13,78 +13,13 @@ use ngx::ffi::{
     NGX_BUSY, NGX_ERROR, NGX_LOG_EMERG, NGX_OK,
 };
 
-use super::filter::PoolCarry;
-use super::module::{ctx_index, srv_conf, SrvConf};
+use super::conf::{ctx_index, srv_conf, SrvConf};
+use super::context::{PoolCarry, RequestCtx};
 use super::request::candidates;
-use super::{bytes, guard, now};
-use crate::extract::MAX_CANDIDATES;
-use crate::inflate::Inflater;
-use crate::scanner::{Mode, Scanner};
-use crate::store::{server_id, Lookup, Table};
-
-/// What the balancer decided, for `$sticky_session_status` and the learner.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
-    /// The request carried no id.
-    None,
-    /// The id was known and live.
-    Hit,
-    /// The id was unknown.
-    Miss,
-    /// The id had expired.
-    Expired,
-    /// The response handed out a new session, now recorded.
-    New,
-    /// The session's server was unusable; it now belongs to the one that answered.
-    Rebound,
-}
-
-impl Status {
-    /// The variable value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::None => "NONE",
-            Status::Hit => "HIT",
-            Status::Miss => "MISS",
-            Status::Expired => "EXPIRED",
-            Status::New => "NEW",
-            Status::Rebound => "REBOUND",
-        }
-    }
-}
-
-/// Per-request state shared by the balancer and the filters, in `r->ctx`.
-pub struct RequestCtx {
-    /// The upstream's configuration (lives as long as the cycle).
-    pub conf: *const SrvConf,
-    /// The id the request carried (points into the request's arguments).
-    pub id: ngx_str_t,
-    /// Keyed hash of `id`; 0 when there is none.
-    pub key: u64,
-    /// The decision so far.
-    pub status: Status,
-    /// The table knew the request's id when the request arrived.
-    pub known: bool,
-    /// The server the table mapped the id to (valid on `Hit`).
-    pub target: u32,
-    /// The server that answered: set by every successful `get`.
-    pub served: Option<u32>,
-    /// Last key learned from this response, to skip repeats cheaply.
-    pub last_learned: u64,
-    /// How the body is scanned, while it is (set by the header filter,
-    /// cleared when the body ends or, with `learn=first`, once it taught an id).
-    pub scan: Option<Mode>,
-    /// Body bytes still to come when the length is known (`Content-Length`),
-    /// else -1.
-    pub body_left: i64,
-    /// Body bytes (after inflating) this response may still have scanned.
-    pub scan_left: usize,
-    /// Body scanner in the request pool, started only when a buffer ends
-    /// inside a token or tag; until then each buffer is scanned in place.
-    pub scanner: *mut Scanner<PoolCarry>,
-    /// Inflater for a compressed body (owned; dropped by a pool cleanup).
-    pub inflater: *mut Inflater,
-}
+use super::util::{bytes, guard, now};
+use crate::scanner::Scanner;
+use crate::session::{Candidate, Choice, Learning, Status};
+use crate::store::{server_id, Table};
 
 /// Per-request balancer data, one pool allocation per upstream request.
 /// Round robin's data comes first: round robin's init fills it in place, and
@@ -226,12 +161,10 @@ unsafe extern "C" fn init_peer(
             ctx.write(RequestCtx {
                 conf: scf,
                 id: ngx_str_t::empty(),
-                key: 0,
                 status: Status::None,
-                known: false,
+                learning: Learning::default(),
                 target: 0,
                 served: None,
-                last_learned: 0,
                 scan: None,
                 body_left: -1,
                 scan_left: 0,
@@ -244,23 +177,21 @@ unsafe extern "C" fn init_peer(
                 return NGX_OK as ngx_int_t;
             };
             let ctx = &mut *ctx;
-            let Some((id, key, found)) = choose(r, scf, &table) else {
+            let Some(chosen) = choose(r, scf, &table) else {
                 return NGX_OK as ngx_int_t;
             };
-            table.count(found);
+            table.count(chosen.found);
             ctx.id = ngx_str_t {
-                len: id.len(),
-                data: id.as_ptr() as *mut u8,
+                len: chosen.id.len(),
+                data: chosen.id.as_ptr() as *mut u8,
             };
-            ctx.key = key;
-            ctx.status = match found {
-                Lookup::Hit(server) => {
-                    ctx.target = server;
-                    ctx.known = true;
-                    Status::Hit
-                }
-                Lookup::Miss => Status::Miss,
-                Lookup::Expired => Status::Expired,
+            let (status, target) = chosen.status();
+            ctx.status = status;
+            ctx.target = target.unwrap_or(0);
+            ctx.learning = Learning {
+                own: chosen.key,
+                known: target.is_some(),
+                last: 0,
             };
             ngx::ngx_log_debug!(
                 (*(*r).connection).log,
@@ -273,9 +204,8 @@ unsafe extern "C" fn init_peer(
     })
 }
 
-/// The request's id: the first candidate, across `lookup=` sources in order,
-/// that the table knows; otherwise the first candidate (MISS or EXPIRED).
-/// At most `MAX_CANDIDATES` are looked up.
+/// The request's session among the ids it carries, in `lookup=` order
+/// (see [`Choice`]).
 ///
 /// # Safety
 /// `r` must be a live request; the id returned lives as long as it.
@@ -283,22 +213,14 @@ unsafe fn choose<'r>(
     r: *mut ngx_http_request_t,
     scf: &SrvConf,
     table: &Table<'_>,
-) -> Option<(&'r [u8], u64, Lookup)> {
+) -> Option<Candidate<'r>> {
     let now = now();
-    let mut first: Option<(&'r [u8], u64, Lookup)> = None;
-    let mut tried = 0;
-    let mut consider = |id: &'r [u8]| -> bool {
-        if tried == MAX_CANDIDATES {
-            return true;
-        }
-        tried += 1;
-        let key = table.key(id);
-        let found = table.lookup(key, now, scf.expiry);
-        let hit = matches!(found, Lookup::Hit(_));
-        if hit || first.is_none() {
-            first = Some((id, key, found));
-        }
-        hit
+    let mut choice = Choice::default();
+    let mut consider = |id: &'r [u8]| {
+        choice.consider(id, |id| {
+            let key = table.key(id);
+            (key, table.lookup(key, now, scf.expiry))
+        })
     };
     for &source in &scf.lookup {
         // SAFETY: r is live, per the contract.
@@ -306,7 +228,7 @@ unsafe fn choose<'r>(
             break;
         }
     }
-    first
+    choice.chosen()
 }
 
 /// `get`: the session's server if usable, otherwise round robin. Records
@@ -545,37 +467,4 @@ impl Drop for PeersLock {
             }
         }
     }
-}
-
-/// Learns from the request that its own session now lives where it was
-/// served, after failover. Called by the header filter.
-pub fn rebind_if_moved(ctx: &mut RequestCtx, log: *mut ngx::ffi::ngx_log_t) {
-    let (Some(served), Status::Hit) = (ctx.served, ctx.status) else {
-        return;
-    };
-    if served == ctx.target {
-        return;
-    }
-    // SAFETY: conf lives as long as the cycle, which outlives the request.
-    let Some(scf) = (unsafe { ctx.conf.as_ref() }) else {
-        return;
-    };
-    let Some(zone) = scf.zone_ctx() else { return };
-    let Some(table) = zone.table() else { return };
-    zone.learn(
-        &table,
-        log,
-        ctx.key,
-        served,
-        scf.expiry,
-        crate::store::Bind::Rebind,
-    );
-    ngx::ngx_log_debug!(
-        log,
-        "sticky_session: server {:08x} unusable, session rebound to {:08x}",
-        ctx.target,
-        served
-    );
-    ctx.status = Status::Rebound;
-    ctx.target = served;
 }

@@ -14,9 +14,9 @@ use ngx::ffi::{
     NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_ALLOWED, NGX_OK,
 };
 
-use super::module::{array, srv_conf};
+use super::conf::srv_conf;
+use super::util::{array, bytes, guard, header_only, now};
 use super::zone::ZoneCtx;
-use super::{bytes, guard, header_only, now};
 use crate::status::{render_json, render_prometheus, UpstreamReport, ZoneReport};
 use crate::store::server_id;
 

@@ -11,16 +11,16 @@ use ngx::ffi::{
     ngx_list_part_t, ngx_list_t, ngx_log_t, ngx_pool_cleanup_add, ngx_table_elt_t, NGX_ERROR,
 };
 
-use super::balancer::{rebind_if_moved, RequestCtx, Status};
-use super::module::{request_ctx, srv_conf, SrvConf};
-use super::{bytes, guard, header_only, need_in_memory};
-use crate::config::Learn;
-use crate::extract::set_cookie_id;
-use crate::inflate::{Encoding, Inflater};
-use crate::scanner::{CarryStore, Flow, Mode, Patterns, Recent, Scanner, MAX_TOKEN};
-use crate::store::{Bind, Learned, Stats};
-use crate::url::refresh_url;
 use core::sync::atomic::{AtomicU64, Ordering};
+
+use super::conf::{srv_conf, SrvConf};
+use super::context::{request_ctx, PoolCarry, RequestCtx};
+use super::util::{bytes, guard, header_only, need_in_memory};
+use crate::inflate::Inflater;
+use crate::response::{body_coding, header_ids, scan_mode, BodyCoding};
+use crate::scanner::{Flow, Mode, Patterns, Recent, Scanner};
+use crate::session::{after_id, rebind_to, skips_own_id, status_after, Status, Step};
+use crate::store::{Bind, Stats};
 
 static mut NEXT_HEADER_FILTER: ngx_http_output_header_filter_pt = None;
 static mut NEXT_BODY_FILTER: ngx_http_output_body_filter_pt = None;
@@ -101,32 +101,16 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
             _ => return,
         }
         let log = (*(*r).connection).log;
-        rebind_if_moved(ctx, log);
+        rebind_if_moved(ctx, scf, log);
 
         let host = bytes(&(*r).headers_in.server);
         // Relative redirects from upstreams are only in the list, never in
         // headers_out.location (nginx keeps them away from its header filter).
         if let Some(p) = &scf.patterns {
             let flow = for_each_header(&(*r).headers_out.headers, |name, value| {
-                if name.eq_ignore_ascii_case(b"set-cookie") {
-                    return match set_cookie_id(value, &scf.names, scf.max_id_len) {
-                        Some(id) => learn(ctx, scf, log, id),
-                        None => Flow::Continue(()),
-                    };
-                }
-                let url = if name.eq_ignore_ascii_case(b"location")
-                    || name.eq_ignore_ascii_case(b"content-location")
-                {
-                    Some(value)
-                } else if name.eq_ignore_ascii_case(b"refresh") {
-                    refresh_url(value)
-                } else {
-                    None
-                };
-                match url {
-                    Some(url) => p.scan_url(url, host, &mut |id| learn(ctx, scf, log, id)),
-                    None => Flow::Continue(()),
-                }
+                header_ids(name, value, p, &scf.names, host, &mut |id| {
+                    learn(ctx, scf, log, id)
+                })
             });
             if flow.is_break() {
                 // learn=first, and the headers taught the response's id.
@@ -137,25 +121,21 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
         if header_only(r) {
             return;
         }
-        let Some(mode) = scf.types.mode(content_type(&(*r).headers_out)) else {
+        let Some(mode) = scan_mode(&scf.types, content_type(&(*r).headers_out)) else {
             return;
         };
         let enc = (*r).headers_out.content_encoding;
-        let encoding = if enc.is_null() || (*enc).hash == 0 {
-            None
-        } else {
-            let value = bytes(&(*enc).value);
-            match Encoding::parse(value) {
-                Some(e) => Some(e),
-                None if value.trim_ascii().eq_ignore_ascii_case(b"identity") => None,
-                None => {
-                    ngx::ngx_log_debug!(
-                        (*(*r).connection).log,
-                        "sticky_session: body not scanned, unknown encoding"
-                    );
-                    count(scf, |s| &s.unscanned);
-                    return;
-                }
+        let enc = (!enc.is_null() && (*enc).hash != 0).then(|| bytes(&(*enc).value));
+        let encoding = match body_coding(enc) {
+            BodyCoding::Plain => None,
+            BodyCoding::Inflate(e) => Some(e),
+            BodyCoding::Unreadable => {
+                ngx::ngx_log_debug!(
+                    (*(*r).connection).log,
+                    "sticky_session: body not scanned, unknown encoding"
+                );
+                count(scf, |s| &s.unscanned);
+                return;
             }
         };
         if let Some(e) = encoding {
@@ -173,27 +153,6 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
         // (often separate, empty) last buffer: scan it whole when it can.
         ctx.body_left = (*r).headers_out.content_length_n;
         need_in_memory(r);
-    }
-}
-
-/// A scanner's carry buffer, taken from the request pool the first time a
-/// buffer ends inside a token (most small bodies never need it).
-pub struct PoolCarry {
-    pool: *mut ngx::ffi::ngx_pool_t,
-    buf: *mut [u8; MAX_TOKEN],
-}
-
-impl CarryStore for PoolCarry {
-    fn get(&mut self) -> Option<&mut [u8; MAX_TOKEN]> {
-        if self.buf.is_null() {
-            let pool = self.pool;
-            // SAFETY: the request pool outlives the scanner that lives in it;
-            // pcalloc returns zeroed (initialised) memory or NULL.
-            let mem = unsafe { ngx::ffi::ngx_pcalloc(pool, MAX_TOKEN) };
-            self.buf = mem as *mut [u8; MAX_TOKEN];
-        }
-        // SAFETY: NULL, or MAX_TOKEN bytes of pool memory owned by this scanner.
-        unsafe { self.buf.as_mut() }
     }
 }
 
@@ -357,9 +316,12 @@ unsafe fn scan_buffer(
     // With learn=all, the request's own live session (now on the server that
     // answered) is skipped on the page: its repeats teach nothing. With
     // learn=first it is the response's id like any other.
-    let recent = || match (scf.learn, ctx.status) {
-        (Learn::All, Status::Hit | Status::Rebound) => Recent::seeded(bytes(&ctx.id)),
-        _ => Recent::new(),
+    let recent = || {
+        if skips_own_id(scf.learn, ctx.status) {
+            Recent::seeded(bytes(&ctx.id))
+        } else {
+            Recent::new()
+        }
     };
     if ctx.scanner.is_null() && ctx.inflater.is_null() {
         if data.is_empty() {
@@ -471,11 +433,7 @@ unsafe fn new_scanner(
         let s =
             ngx::ffi::ngx_palloc(pool, size_of::<Scanner<PoolCarry>>()) as *mut Scanner<PoolCarry>;
         if !s.is_null() {
-            let store = PoolCarry {
-                pool,
-                buf: core::ptr::null_mut(),
-            };
-            s.write(Scanner::with_recent(mode, store, recent));
+            s.write(Scanner::with_recent(mode, PoolCarry::new(pool), recent));
         }
         s
     }
@@ -495,39 +453,42 @@ fn learn(ctx: &mut RequestCtx, scf: &SrvConf, log: *mut ngx_log_t, id: &[u8]) ->
     };
     // Pages repeat the request's own id: reuse its hash.
     // SAFETY: ctx.id points into the request, alive while ctx is.
-    let key = if ctx.key != 0 && unsafe { bytes(&ctx.id) } == id {
-        ctx.key
+    let key = if ctx.learning.own != 0 && unsafe { bytes(&ctx.id) } == id {
+        ctx.learning.own
     } else {
         table.key(id)
     };
-    if key == ctx.last_learned {
-        return Flow::Continue(());
-    }
-    if key == ctx.key {
-        if !ctx.known {
-            // A client-chosen id the table does not know never enters it,
-            // even when the backend echoes it back; nor does it count as the
-            // response's id.
-            return Flow::Continue(());
+    match ctx.learning.step(key) {
+        Step::Repeat | Step::Echo => Flow::Continue(()),
+        Step::Own => after_id(scf.learn),
+        Step::Record => {
+            let outcome = zone.learn(&table, log, key, served, scf.expiry, Bind::Keep);
+            ctx.status = status_after(ctx.status, outcome, ctx.learning.known);
+            ngx::ngx_log_debug!(
+                log,
+                "sticky_session: learned id for server {:08x}: {:?}",
+                served,
+                outcome
+            );
+            after_id(scf.learn)
         }
-        // The request's own live session, on the server that answered (the
-        // lookup refreshed it; a failover was rebound before the body):
-        // nothing to write, but it is the response's id.
-    } else {
-        ctx.last_learned = key;
-        let outcome = zone.learn(&table, log, key, served, scf.expiry, Bind::Keep);
-        if outcome == Learned::New && !ctx.known {
-            ctx.status = Status::New;
-        }
-        ngx::ngx_log_debug!(
-            log,
-            "sticky_session: learned id for server {:08x}: {:?}",
-            served,
-            outcome
-        );
     }
-    match scf.learn {
-        Learn::First => Flow::Break(()),
-        Learn::All => Flow::Continue(()),
-    }
+}
+
+/// After failover, the request's own session now lives where it was served.
+fn rebind_if_moved(ctx: &mut RequestCtx, scf: &SrvConf, log: *mut ngx_log_t) {
+    let Some(to) = rebind_to(ctx.status, ctx.target, ctx.served) else {
+        return;
+    };
+    let Some(zone) = scf.zone_ctx() else { return };
+    let Some(table) = zone.table() else { return };
+    zone.learn(&table, log, ctx.learning.own, to, scf.expiry, Bind::Rebind);
+    ngx::ngx_log_debug!(
+        log,
+        "sticky_session: server {:08x} unusable, session rebound to {:08x}",
+        ctx.target,
+        to
+    );
+    ctx.status = Status::Rebound;
+    ctx.target = to;
 }

@@ -1,0 +1,77 @@
+//! What one request carries from the balancer to the response filters.
+
+use ngx::ffi::{ngx_http_request_t, ngx_str_t};
+
+use super::conf::{ctx_index, SrvConf};
+use crate::inflate::Inflater;
+use crate::scanner::{CarryStore, Mode, Scanner, MAX_TOKEN};
+use crate::session::{Learning, Status};
+
+/// Per-request state shared by the balancer and the filters, in `r->ctx`.
+pub struct RequestCtx {
+    /// The upstream's configuration (lives as long as the cycle).
+    pub conf: *const SrvConf,
+    /// The id the request carried (points into the request's arguments).
+    pub id: ngx_str_t,
+    /// The decision so far.
+    pub status: Status,
+    /// The request's key, whether the table knew it, the last id learned.
+    pub learning: Learning,
+    /// The server the table mapped the id to (valid on `Hit`).
+    pub target: u32,
+    /// The server that answered: set by every successful `get`.
+    pub served: Option<u32>,
+    /// How the body is scanned, while it is (set by the header filter,
+    /// cleared when the body ends or, with `learn=first`, once it taught an id).
+    pub scan: Option<Mode>,
+    /// Body bytes still to come when the length is known (`Content-Length`),
+    /// else -1.
+    pub body_left: i64,
+    /// Body bytes (after inflating) this response may still have scanned.
+    pub scan_left: usize,
+    /// Body scanner in the request pool, started only when a buffer ends
+    /// inside a token or tag; until then each buffer is scanned in place.
+    pub scanner: *mut Scanner<PoolCarry>,
+    /// Inflater for a compressed body (owned; dropped by a pool cleanup).
+    pub inflater: *mut Inflater,
+}
+
+/// A scanner's carry buffer, taken from the request pool the first time a
+/// buffer ends inside a token (most small bodies never need it).
+pub struct PoolCarry {
+    pool: *mut ngx::ffi::ngx_pool_t,
+    buf: *mut [u8; MAX_TOKEN],
+}
+
+impl PoolCarry {
+    /// Carry storage from `pool`, allocated on first use.
+    pub fn new(pool: *mut ngx::ffi::ngx_pool_t) -> Self {
+        PoolCarry {
+            pool,
+            buf: core::ptr::null_mut(),
+        }
+    }
+}
+
+impl CarryStore for PoolCarry {
+    fn get(&mut self) -> Option<&mut [u8; MAX_TOKEN]> {
+        if self.buf.is_null() {
+            let pool = self.pool;
+            // SAFETY: the request pool outlives the scanner that lives in it;
+            // pcalloc returns zeroed (initialised) memory or NULL.
+            let mem = unsafe { ngx::ffi::ngx_pcalloc(pool, MAX_TOKEN) };
+            self.buf = mem as *mut [u8; MAX_TOKEN];
+        }
+        // SAFETY: NULL, or MAX_TOKEN bytes of pool memory owned by this scanner.
+        unsafe { self.buf.as_mut() }
+    }
+}
+
+/// This request's context, if our balancer created one.
+///
+/// # Safety
+/// `r` must be a valid request.
+pub unsafe fn request_ctx<'a>(r: *mut ngx_http_request_t) -> Option<&'a mut RequestCtx> {
+    // SAFETY: r->ctx has one slot per HTTP module; ours is NULL or a RequestCtx.
+    unsafe { ((*(*r).ctx.add(ctx_index())) as *mut RequestCtx).as_mut() }
+}
