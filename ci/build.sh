@@ -8,13 +8,11 @@ cd "$(dirname "$0")/.."
 # nginx-sys's vendored configure, plus sub_filter (make bench compares the
 # learner with it, a native C body filter) and stub_status.
 export NGX_CONFIGURE_ARGS="${NGX_CONFIGURE_ARGS:---with-http_sub_module --with-http_stub_status_module}"
-msgs=$(cargo build --release --lib --message-format=json-render-diagnostics "$@")
-
 # The vendored nginx is built by nginx-sys's build script, in its OUT_DIR.
-out_dir=$(printf '%s\n' "$msgs" | grep '"reason":"build-script-executed"' | grep '#nginx-sys@' \
-    | sed -n 's/.*"out_dir":"\([^"]*\)".*/\1/p' | tail -n 1)
-lib=$(printf '%s\n' "$msgs" | grep '"reason":"compiler-artifact"' | grep '"name":"sticky_session"' \
-    | grep -o '"[^"]*libsticky_session\.so"' | tr -d '"' | tail -n 1)
+found=$(cargo build --release --lib --message-format=json-render-diagnostics "$@" \
+    | ci/cargo-json.pl artifacts)
+out_dir=$(printf '%s\n' "$found" | sed -n 1p)
+lib=$(printf '%s\n' "$found" | sed -n 2p)
 
 if [ -z "$out_dir" ] || [ ! -x "$out_dir/objs/nginx" ] || [ -z "$lib" ]; then
     echo "build.sh: could not find the built nginx or module in cargo's output" >&2

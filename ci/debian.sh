@@ -8,21 +8,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-if ! dpkg-query -W -f='${Status}' nginx nginx-dev 2>/dev/null | grep -qv 'install ok installed' \
-    && [ -x /usr/sbin/nginx ] && [ -f /usr/share/nginx/src/conf_flags ]; then
-    :
-else
-    # Keep the package from starting a system nginx; respect an existing policy.
-    created_policy=
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d
-        created_policy=1
-    fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx nginx-dev >/dev/null
-    [ -n "$created_policy" ] && rm -f /usr/sbin/policy-rc.d
-fi
+ci/deps.sh nginx nginx-dev
 
 work=$root/build/debian
 rm -rf "$work"

@@ -10,10 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 # The vendored source lives in the cargo registry, inside the nginx-src crate.
-src=$(cargo metadata --format-version 1 2>/dev/null | perl -MJSON::PP -0777 -ne '
-    for (@{ decode_json($_)->{packages} }) {
-        if ($_->{name} eq "nginx-src") { (my $d = $_->{manifest_path}) =~ s{/Cargo\.toml$}{/nginx}; print $d; last }
-    }')
+src=$(cargo metadata --format-version 1 2>/dev/null | ci/cargo-json.pl package-dir nginx-src)/nginx
 [ -f "$src/auto/configure" ] || { echo "nginx-build: vendored nginx source not found" >&2; exit 1; }
 
 work=$root/build/nginx-$mode

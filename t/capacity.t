@@ -8,7 +8,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use StickyTest;
+use StickyTest qw(backend_of);
 
 my $t = StickyTest->new;
 $t->write_config(<<'CONF');
@@ -49,14 +49,13 @@ $t->backend($t->port('PERL'), sub {
 }, pause => 0);
 $t->run;
 
-sub who { StickyTest::body($_[0]) =~ /backend=(\w+)/ ? $1 : 'none' }
 
 # The Perl backend must answer the learning page (round robin alternates).
 sub learn_page {
     my ($prefix, $from, $count) = @_;
     for (1 .. 2) {
         my $r = $t->get("${prefix}page?from=$from&count=$count", timeout => 60);
-        return $r if who($r) eq 'perl';
+        return $r if backend_of($r) eq 'perl';
     }
     die 'learning page never reached the perl backend';
 }
@@ -65,7 +64,7 @@ sub hits {
     my ($prefix, @ids) = @_;
     return scalar grep {
         my $r = $t->get("${prefix}n?sid=d$_");
-        StickyTest::header($r, 'X-Sticky') eq 'HIT' && who($r) eq 'perl'
+        StickyTest::header($r, 'X-Sticky') eq 'HIT' && backend_of($r) eq 'perl'
     } @ids;
 }
 

@@ -8,7 +8,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use StickyTest;
+use StickyTest qw(backend_of);
 
 my $t = StickyTest->new;
 my %servers = map { ($_ => "server 127.0.0.1:%%PORT_B$_%%;") } 1 .. 3;
@@ -25,7 +25,6 @@ http {
         sticky_session name=sid zone=dur:$zone state=%%TESTDIR%%/sessions.state;
         $servers
     }
-    map \$arg_sid \$sid { "" \$request_id; default \$arg_sid; }
     server {
         listen 127.0.0.1:%%PORT_FRONT%%;
         location / {
@@ -34,17 +33,11 @@ http {
             add_header X-Sticky \$sticky_session_status always;
         }
     }
-    server { listen 127.0.0.1:%%PORT_B1%%; default_type text/html;
-             location / { return 200 "backend=b1 <a href=\\"/n?sid=\$sid\\">n</a>"; } }
-    server { listen 127.0.0.1:%%PORT_B2%%; default_type text/html;
-             location / { return 200 "backend=b2 <a href=\\"/n?sid=\$sid\\">n</a>"; } }
-    server { listen 127.0.0.1:%%PORT_B3%%; default_type text/html;
-             location / { return 200 "backend=b3 <a href=\\"/n?sid=\$sid\\">n</a>"; } }
+    %%BACKENDS(B1,B2,B3)%%
 }
 CONF
 }
 
-sub who { StickyTest::body($_[0]) =~ /backend=(b\d)/ ? $1 : 'none' }
 
 # Every session still on its server: returns the ids that are not.
 sub moved {
@@ -53,8 +46,8 @@ sub moved {
     for my $id (sort keys %$sessions) {
         next if $except{ $sessions->{$id} };
         my $r = $t->get("/n?sid=$id");
-        push @bad, "$id: $sessions->{$id} -> " . who($r) . ' ' . (StickyTest::header($r, 'X-Sticky') // '')
-            unless who($r) eq $sessions->{$id} && StickyTest::header($r, 'X-Sticky') eq 'HIT';
+        push @bad, "$id: $sessions->{$id} -> " . backend_of($r) . ' ' . (StickyTest::header($r, 'X-Sticky') // '')
+            unless backend_of($r) eq $sessions->{$id} && StickyTest::header($r, 'X-Sticky') eq 'HIT';
     }
     return \@bad;
 }
@@ -65,7 +58,7 @@ my %sessions;
 for (1 .. 30) {
     my $r = $t->get('/');
     my ($id) = StickyTest::body($r) =~ /sid=(\w+)/;
-    $sessions{$id} = who($r);
+    $sessions{$id} = backend_of($r);
 }
 is(scalar(keys %sessions), 30, '30 sessions created');
 is_deeply(moved(\%sessions), [], 'all sessions hit their servers');
@@ -88,7 +81,7 @@ my %after;
 for my $id (@b3) {
     my $r = $t->get("/n?sid=$id");
     $after{ StickyTest::status($r) . ' ' . (StickyTest::header($r, 'X-Sticky') // '') }++;
-    $sessions{$id} = who($r);
+    $sessions{$id} = backend_of($r);
 }
 is_deeply(\%after, { '200 REBOUND' => scalar @b3 }, 'the removed server\'s sessions fall back and rebind');
 is_deeply(moved(\%sessions), [], 'and then stay on their new servers');
@@ -124,7 +117,7 @@ for my $damage (['truncated', sub { substr($_[0], 0, length($_[0]) - 9) }],
     for (1 .. 5) {
         my $r = $t->get('/');
         my ($nid) = StickyTest::body($r) =~ /sid=(\w+)/;
-        $sessions{$nid} = who($r);
+        $sessions{$nid} = backend_of($r);
     }
     open my $log, '>', $t->dir . '/logs/error.log';
     close $log;

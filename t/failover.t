@@ -6,7 +6,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use StickyTest;
+use StickyTest qw(backend_of count_backends);
 
 my $t = StickyTest->new;
 $t->write_config(<<'CONF');
@@ -43,18 +43,14 @@ my $perl = sub {
 my $perl_pid = $t->backend($t->port('PERL'), $perl, pause => 0);
 $t->run;
 
-sub backend_of { StickyTest::body($_[0]) =~ /backend=(\w+)/ ? $1 : 'none' }
 
 my $r = $t->get('/');
 is(backend_of($r), 'perl', 'first session comes from the perl backend');
 my ($sid) = StickyTest::body($r) =~ /sid=(\w+)/;
-my %seen;
-$seen{ backend_of($t->get("/n?sid=$sid")) }++ for 1 .. 5;
-is_deeply(\%seen, { perl => 5 }, 'sticky with keepalive in the upstream');
-
-%seen = ();
-$seen{ backend_of($t->get("/app;jsessionid=J1")) }++ for 1 .. 5;
-is_deeply(\%seen, { perl => 5 }, ';jsessionid= path parameter routes');
+is_deeply(count_backends(map { $t->get("/n?sid=$sid") } 1 .. 5), { perl => 5 },
+    'sticky with keepalive in the upstream');
+is_deeply(count_backends(map { $t->get("/app;jsessionid=J1") } 1 .. 5), { perl => 5 },
+    ';jsessionid= path parameter routes');
 
 $t->reload;
 is(StickyTest::header($t->get("/n?sid=$sid"), 'X-Sticky'), 'HIT', 'reload keeps the mapping');
@@ -73,9 +69,8 @@ is(backend_of($r), 'b1', 'on the new server, without retrying the dead one');
 
 # The old server returns: the rebound session stays where it now lives.
 $t->backend($t->port('PERL'), $perl, pause => 0);
-%seen = ();
-$seen{ backend_of($t->get("/n?sid=$sid")) }++ for 1 .. 5;
-is_deeply(\%seen, { b1 => 5 }, 'rebound session stays after the old server returns');
+is_deeply(count_backends(map { $t->get("/n?sid=$sid") } 1 .. 5), { b1 => 5 },
+    'rebound session stays after the old server returns');
 
 $t->stop;
 done_testing;

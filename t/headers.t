@@ -5,7 +5,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use StickyTest;
+use StickyTest qw(backend_of count_backends);
 
 my $t = StickyTest->new;
 $t->write_config(<<'CONF');
@@ -31,7 +31,6 @@ http {
 CONF
 $t->run;
 
-sub backend_of { StickyTest::body($_[0]) =~ /backend=(\w+)/ ? $1 : 'none' }
 
 # Round robin sends the odd requests to b1, which issues the ids.
 for my $case (['/login', 'Location', qr/sid=(loc-\w+)/, 'b1'], ['/wait', 'Refresh', qr/sid=(ref-\w+)/, 'b1']) {
@@ -42,9 +41,8 @@ for my $case (['/login', 'Location', qr/sid=(loc-\w+)/, 'b1'], ['/wait', 'Refres
         ($id) = (StickyTest::header($r, $header) // '') =~ $re and last;
     }
     ok($id, "$header carried an id");
-    my %seen;
-    $seen{ backend_of($t->get("/x?sid=$id")) }++ for 1 .. 6;
-    is_deeply(\%seen, { $home => 6 }, "id from $header routes to its issuer");
+    is_deeply(count_backends(map { $t->get("/x?sid=$id") } 1 .. 6), { $home => 6 },
+        "id from $header routes to its issuer");
 }
 
 my $away;

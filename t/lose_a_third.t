@@ -8,7 +8,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use StickyTest;
+use StickyTest qw(backend_of count_backends sticky_of);
 
 my $t = StickyTest->new;
 $t->write_config(<<'CONF');
@@ -47,14 +47,12 @@ sub app {
 my %pid = map { ($_ => $t->backend($t->port("B$_"), app("b$_"), pause => 0)) } 1 .. 3;
 $t->run;
 
-sub who { StickyTest::body($_[0]) =~ /backend=(b\d)/ ? $1 : 'none' }
-sub sticky { StickyTest::header($_[0], 'X-Sticky') // 'none' }
 
 my %home;
 for (1 .. 30) {
     my $r = $t->get('/');
     my ($sid) = StickyTest::body($r) =~ /sid=(\w+)/;
-    $home{$sid} = who($r);
+    $home{$sid} = backend_of($r);
 }
 my %per;
 $per{$_}++ for values %home;
@@ -69,29 +67,27 @@ my (@kept_wrong, %lost, %lost_home);
 for my $sid (sort keys %home) {
     my $r = $t->get("/n?sid=$sid");
     if ($home{$sid} eq 'b3') {
-        $lost{ StickyTest::status($r) . ' ' . sticky($r) }++;
-        $lost_home{$sid} = who($r);
-    } elsif (who($r) ne $home{$sid} || sticky($r) ne 'HIT') {
-        push @kept_wrong, "$sid: $home{$sid} -> " . who($r) . ' ' . sticky($r);
+        $lost{ StickyTest::status($r) . ' ' . sticky_of($r) }++;
+        $lost_home{$sid} = backend_of($r);
+    } elsif (backend_of($r) ne $home{$sid} || sticky_of($r) ne 'HIT') {
+        push @kept_wrong, "$sid: $home{$sid} -> " . backend_of($r) . ' ' . sticky_of($r);
     }
 }
 is_deeply(\@kept_wrong, [], 'the sessions of the live servers are untouched');
 is_deeply(\%lost, { '200 REBOUND' => $per{b3} }, 'the sessions of the dead server are served and rebound');
-my @wandering = grep { who($t->get("/n?sid=$_")) ne $lost_home{$_} } keys %lost_home;
+my @wandering = grep { backend_of($t->get("/n?sid=$_")) ne $lost_home{$_} } keys %lost_home;
 is_deeply(\@wandering, [], 'rebound sessions then stay on their new server');
 
-my %fresh;
-$fresh{ who($t->get('/')) }++ for 1 .. 10;
+my %fresh = %{ count_backends(map { $t->get('/') } 1 .. 10) };
 ok(!$fresh{b3} && ($fresh{b1} // 0) + ($fresh{b2} // 0) == 10, 'new sessions go to the live servers')
     or diag explain \%fresh;
 
 $pid{3} = $t->backend($t->port('B3'), app('b3'), pause => 0);
 sleep 2.2;    # fail_timeout, in whole seconds
-my %back;
-$back{ who($t->get('/')) }++ for 1 .. 12;
+my %back = %{ count_backends(map { $t->get('/') } 1 .. 12) };
 # nginx restores a failed server's effective weight gradually: some, not a third.
 cmp_ok($back{b3} // 0, '>=', 1, 'new sessions reach the returned server again') or diag explain \%back;
-my @still = grep { who($t->get("/n?sid=$_")) ne $lost_home{$_} } keys %lost_home;
+my @still = grep { backend_of($t->get("/n?sid=$_")) ne $lost_home{$_} } keys %lost_home;
 is_deeply(\@still, [], 'rebound sessions do not bounce back');
 
 $t->stop;

@@ -7,7 +7,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use StickyTest;
+use StickyTest qw(backend_of);
 
 my $t = StickyTest->new;
 $t->write_config(<<'CONF');
@@ -49,7 +49,6 @@ my $home_pid = $t->backend($t->port('HOME'), $page->('home'), pause => 0);
 $t->backend($t->port('SLOW'), $page->('slow'), pause => 0);
 $t->run;
 
-sub backend_of { StickyTest::body($_[0]) =~ /backend=(\w+)/ ? $1 : 'none' }
 
 # A session on the home server.
 my $sid;

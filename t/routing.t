@@ -6,7 +6,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use StickyTest;
+use StickyTest qw(backend_of sid_of);
 
 my $t = StickyTest->new;
 $t->write_config(<<'CONF');
@@ -37,8 +37,6 @@ http {
 CONF
 $t->run;
 
-sub backend_of { StickyTest::body($_[0]) =~ /backend=(b\d)/ ? $1 : 'none' }
-sub sid_of { StickyTest::body($_[0]) =~ /sid=(\w+)/ ? $1 : undef }
 
 # First visit: no id; the backend hands one out and it is learned.
 my $first = $t->get('/');

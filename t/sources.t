@@ -8,7 +8,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use StickyTest;
+use StickyTest qw(backend_of sticky_of);
 
 my $t = StickyTest->new;
 $t->write_config(<<'CONF');
@@ -72,26 +72,24 @@ sub app {
 $t->backend($t->port("B$_"), app("b$_"), pause => 0) for 1 .. 2;
 $t->run;
 
-sub who { StickyTest::body($_[0]) =~ /backend=(b\d)/ ? $1 : 'none' }
-sub sticky { StickyTest::header($_[0], 'X-Sticky') // 'none' }
 
 # Sends $n requests made by $req; returns { backend => count } and { status => count }.
 sub spread {
     my ($n, $req) = @_;
     my (%b, %s);
-    for (1 .. $n) { my $r = $req->(); $b{ who($r) }++; $s{ sticky($r) }++ }
+    for (1 .. $n) { my $r = $req->(); $b{ backend_of($r) }++; $s{ sticky_of($r) }++ }
     return (\%b, \%s);
 }
 
 # Set-Cookie hands out an id; the Cookie header brings it back.
 my $r = $t->get('/issue?new=ck1');
-my $home = who($r);
-is(sticky($r), 'NEW', 'Set-Cookie: id learned from the response header');
+my $home = backend_of($r);
+is(sticky_of($r), 'NEW', 'Set-Cookie: id learned from the response header');
 my ($b, $s) = spread(6, sub { $t->get('/page', headers => { Cookie => 'theme=dark; SID=ck1' }) });
 is_deeply([$b, $s], [{ $home => 6 }, { HIT => 6 }], 'Cookie: id read from the request cookie');
 
 $r = $t->get('/delete?new=gone1');
-is(sticky($r), 'NONE', 'a deleting Set-Cookie teaches nothing');
+is(sticky_of($r), 'NONE', 'a deleting Set-Cookie teaches nothing');
 ($b, $s) = spread(2, sub { $t->get('/page', headers => { Cookie => 'SID=gone1' }) });
 is_deeply($s, { MISS => 2 }, 'the deleted id stays unknown');
 
@@ -111,35 +109,35 @@ $r = $t->post('/login', $big);
 like(StickyTest::body($r), qr/len=${\ length $big}/, 'the body still reaches the backend whole');
 my $far = 'pad=' . ('x' x 70_000) . '&SID=ck1';
 $r = $t->post('/login', $far);
-is(sticky($r), 'NONE', 'body: an id beyond the first 64 KB is not searched for');
+is(sticky_of($r), 'NONE', 'body: an id beyond the first 64 KB is not searched for');
 $r = $t->post('/login', 'SID=ck1', type => 'multipart/form-data; boundary=x');
-is(sticky($r), 'NONE', 'body: only urlencoded forms are read');
+is(sticky_of($r), 'NONE', 'body: only urlencoded forms are read');
 # Unbuffered: the balancer runs before the body has arrived, so it is not
 # read (a body that came whole with the headers counts as buffered: nginx
 # then clears request_body_no_buffering itself).
 my $late = 'pad=' . ('y' x 20_000) . '&SID=ck1';
 $r = $t->post('/stream/login', $late);
-is(sticky($r), 'NONE', 'body: not read while nginx streams it unbuffered');
+is(sticky_of($r), 'NONE', 'body: not read while nginx streams it unbuffered');
 like(StickyTest::body($r), qr/len=${\ length $late}/, 'an unbuffered body is proxied untouched');
 
 # A variable: an id in a path segment, through map.
 $r = $t->get('/s/issue?new=pv1');
-my $vhome = who($r);
+my $vhome = backend_of($r);
 ($b, $s) = spread(6, sub { $t->get('/s/pv1/page') });
 is_deeply([$b, $s], [{ $vhome => 6 }, { HIT => 6 }], 'lookup=$var: id read from a variable');
 $r = $t->get('/s/page?SID=pv1');
-is(sticky($r), 'NONE', 'lookup=$var alone ignores the query');
+is(sticky_of($r), 'NONE', 'lookup=$var alone ignores the query');
 
 # Limits: ids over max_id_len are ignored on both sides.
 my $long = 'L' x 129;
 $r = $t->get("/issue?new=$long");
-is(sticky($r), 'NONE', 'an over-long id is not learned');
+is(sticky_of($r), 'NONE', 'an over-long id is not learned');
 $r = $t->get("/page?SID=$long");
-is(sticky($r), 'NONE', 'an over-long id in a request is ignored');
+is(sticky_of($r), 'NONE', 'an over-long id in a request is ignored');
 
 # An event stream announcing its endpoint with the session id (MCP style).
 $r = $t->get('/sse?new=ev1');
-my $ehome = who($r);
+my $ehome = backend_of($r);
 like(StickyTest::body($r), qr/sessionId=ev1/, 'event stream passed through');
 ($b, $s) = spread(6, sub { $t->get('/sse/messages?sessionId=ev1') });
 is_deeply([$b, $s], [{ $ehome => 6 }, { HIT => 6 }], 'types=text/event-stream: id learned from the stream');

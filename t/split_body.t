@@ -6,7 +6,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use StickyTest;
+use StickyTest qw(backend_of);
 use IO::Compress::Gzip qw(gzip $GzipError);
 use IO::Uncompress::Gunzip ();
 
@@ -53,7 +53,6 @@ $t->backend($t->port('PERL'), sub {
 }, pause => 0.005);
 $t->run;
 
-sub backend_of { StickyTest::body($_[0]) =~ /backend=(\w+)/ ? $1 : 'none' }
 
 # Round robin: the first request goes to the Perl backend, which hands out ids.
 my $r = $t->get('/');

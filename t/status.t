@@ -7,7 +7,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use JSON::PP;
-use StickyTest;
+use StickyTest qw(backend_of);
 
 my $t = StickyTest->new;
 $t->write_config(<<'CONF');
@@ -37,14 +37,13 @@ http {
 CONF
 $t->run;
 
-sub who { StickyTest::body($_[0]) =~ /backend=(b\d)/ ? $1 : 'none' }
 
 my (%home, %per);
 for (1 .. 5) {
     my $r = $t->get('/');
     my ($sid) = StickyTest::body($r) =~ /sid=(\w+)/;
-    $home{$sid} = who($r);
-    $per{ who($r) }++;
+    $home{$sid} = backend_of($r);
+    $per{ backend_of($r) }++;
 }
 my @ids = sort keys %home;
 $t->get("/n?sid=$ids[$_ % 5]") for 1 .. 7;

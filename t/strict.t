@@ -7,7 +7,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use StickyTest;
+use StickyTest qw(backend_of);
 
 my $t = StickyTest->new(allow_alerts => 'no live upstreams');
 $t->write_config(<<'CONF');
@@ -43,12 +43,11 @@ my $perl = sub {
 my $pid = $t->backend($t->port('PERL'), $perl, pause => 0);
 $t->run;
 
-sub who { StickyTest::body($_[0]) =~ /backend=(\w+)/ ? $1 : 'none' }
 
 my $r = $t->get('/');
-is(who($r), 'perl', 'a session starts on the perl backend');
+is(backend_of($r), 'perl', 'a session starts on the perl backend');
 my ($sid) = StickyTest::body($r) =~ /sid=(\w+)/;
-is(who($t->get("/n?sid=$sid")), 'perl', 'and sticks to it');
+is(backend_of($t->get("/n?sid=$sid")), 'perl', 'and sticks to it');
 
 kill 'KILL', $pid;
 waitpid $pid, 0;
@@ -59,13 +58,13 @@ $r = $t->get("/n?sid=$sid");
 is(StickyTest::status($r), 502, 'still 502 while the server is marked failed');
 is(StickyTest::header($r, 'X-Upstream'), 'app', 'named after the upstream, as round robin does');
 my %new;
-$new{ StickyTest::status($_) . ' ' . who($_) }++ for map { $t->get('/') } 1 .. 4;
+$new{ StickyTest::status($_) . ' ' . backend_of($_) }++ for map { $t->get('/') } 1 .. 4;
 is_deeply(\%new, { '200 b1' => 4 }, 'new visitors are balanced to the live server');
 
 $t->backend($t->port('PERL'), $perl, pause => 0);
 sleep 2.2;    # fail_timeout (whole seconds, as nginx compares them)
 my %back;
-$back{ StickyTest::status($_) . ' ' . who($_) . ' ' . StickyTest::header($_, 'X-Sticky') }++
+$back{ StickyTest::status($_) . ' ' . backend_of($_) . ' ' . StickyTest::header($_, 'X-Sticky') }++
     for map { $t->get("/n?sid=$sid") } 1 .. 4;
 is_deeply(\%back, { '200 perl HIT' => 4 }, 'the session returns to its server when it is back')
     or diag explain \%back;

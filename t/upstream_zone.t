@@ -6,7 +6,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use StickyTest;
+use StickyTest qw(backend_of);
 
 my $t = StickyTest->new;
 $t->write_config(<<'CONF');
@@ -20,7 +20,6 @@ http {
         server 127.0.0.1:%%PORT_B2%%;
         server 127.0.0.1:%%PORT_B3%% backup;
     }
-    map $arg_sid $sid { "" $request_id; default $arg_sid; }
     server {
         listen 127.0.0.1:%%PORT_FRONT%% reuseport;
         location / {
@@ -28,17 +27,11 @@ http {
             add_header X-Sticky $sticky_session_status always;
         }
     }
-    server { listen 127.0.0.1:%%PORT_B1%%; default_type text/html;
-             location / { return 200 "backend=b1 <a href=\"/n?sid=$sid\">n</a>"; } }
-    server { listen 127.0.0.1:%%PORT_B2%%; default_type text/html;
-             location / { return 200 "backend=b2 <a href=\"/n?sid=$sid\">n</a>"; } }
-    server { listen 127.0.0.1:%%PORT_B3%%; default_type text/html;
-             location / { return 200 "backend=b3 <a href=\"/n?sid=$sid\">n</a>"; } }
+    %%BACKENDS(B1,B2,B3)%%
 }
 CONF
 $t->run;
 
-sub backend_of { StickyTest::body($_[0]) =~ /backend=(\w+)/ ? $1 : 'none' }
 
 my (%new, @sessions);
 for (1 .. 40) {

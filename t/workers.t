@@ -20,7 +20,6 @@ http {
         server 127.0.0.1:%%PORT_B2%%;
         server 127.0.0.1:%%PORT_B3%%;
     }
-    map $arg_sid $sid { "" $request_id; default $arg_sid; }
     server {
         listen 127.0.0.1:%%PORT_FRONT%% reuseport;
         location / {
@@ -29,12 +28,7 @@ http {
             add_header X-Sticky $sticky_session_status always;
         }
     }
-    server { listen 127.0.0.1:%%PORT_B1%%; default_type text/html;
-             location / { return 200 "backend=b1 <a href=\"/step?sid=$sid\">next</a>\n"; } }
-    server { listen 127.0.0.1:%%PORT_B2%%; default_type text/html;
-             location / { return 200 "backend=b2 <a href=\"/step?sid=$sid\">next</a>\n"; } }
-    server { listen 127.0.0.1:%%PORT_B3%%; default_type text/html;
-             location / { return 200 "backend=b3 <a href=\"/step?sid=$sid\">next</a>\n"; } }
+    %%BACKENDS(B1,B2,B3)%%
 }
 CONF
 $t->run;

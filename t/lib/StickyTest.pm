@@ -15,6 +15,9 @@ use POSIX qw(WNOHANG);
 use Socket qw(IPPROTO_TCP TCP_NODELAY SOL_SOCKET SO_REUSEADDR);
 use Test::More;
 use Time::HiRes qw(sleep time);
+use Exporter qw(import);
+
+our @EXPORT_OK = qw(backend_of sid_of sticky_of count_backends);
 
 our $ROOT = abs_path(dirname(__FILE__) . '/../..');
 
@@ -61,11 +64,28 @@ sub port {
     };
 }
 
+# The standard backends, as server{} blocks of the same nginx:
+# %%BACKENDS(B1,B2,B3)%% becomes one server per name on %%PORT_NAME%%, each
+# answering "backend=bN" and a link that hands out ?sid= (the request's own
+# id, or a new one), plus the map that makes the id.
+sub backend_blocks {
+    my ($names) = @_;
+    my $conf = "    map \$arg_sid \$sid { \"\" \$request_id; default \$arg_sid; }\n";
+    for my $name (split /,/, $names) {
+        my $label = lc $name;
+        $conf .= "    server { listen 127.0.0.1:%%PORT_$name%%; default_type text/html;\n"
+            . "             location / { return 200 \"backend=$label <a href=\\\"/n?sid=\$sid\\\">n</a>\\n\"; } }\n";
+    }
+    return $conf;
+}
+
 # Writes nginx.conf: main-context boilerplate, then the template with
-# %%PORT_NAME%% replaced by free ports and %%TESTDIR%% by the prefix.
+# %%BACKENDS(...)%% expanded (see backend_blocks), %%PORT_NAME%% replaced by
+# free ports and %%TESTDIR%% by the prefix.
 sub write_config {
     my ($self, $template, %opt) = @_;
-    (my $conf = $template) =~ s/%%PORT_(\w+)%%/$self->port($1)/ge;
+    (my $conf = $template) =~ s/^[ \t]*%%BACKENDS\(([\w,]+)\)%%[ \t]*\n/backend_blocks($1)/gme;
+    $conf =~ s/%%PORT_(\w+)%%/$self->port($1)/ge;
     $conf =~ s/%%TESTDIR%%/$self->{dir}/g;
     my $head = '';
     $head .= "load_module $self->{module};\n" if $self->{module} ne '' && !$opt{no_module};
@@ -240,6 +260,14 @@ sub connect {
 
 # Response helpers.
 sub header { my ($resp, $name) = @_; $resp =~ /^\Q$name\E:\s*(.*?)\r?$/mi ? $1 : undef }
+# Which backend answered ("backend=NAME" in the body), or 'none'.
+sub backend_of { body($_[0]) =~ /backend=(\w+)/ ? $1 : 'none' }
+# The session id the response's first link hands out ($name, default sid).
+sub sid_of { my ($resp, $name) = @_; $name //= 'sid'; body($resp) =~ /\b\Q$name\E=([\w-]+)/ ? $1 : undef }
+# $sticky_session_status as the tests' X-Sticky header reports it, or 'none'.
+sub sticky_of { header($_[0], 'X-Sticky') // 'none' }
+# How many of @responses each backend answered: { b1 => 3, b2 => 1 }.
+sub count_backends { my %n; $n{ backend_of($_) }++ for @_; return \%n }
 sub body { my ($resp) = @_; $resp =~ /\r\n\r\n(.*)\z/s ? $1 : '' }
 sub status { my ($resp) = @_; $resp =~ m{^HTTP/1\.\d (\d+)} ? $1 : 0 }
 

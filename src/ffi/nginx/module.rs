@@ -1,5 +1,7 @@
 //! The `ngx_http_upstream_sticky_session_module`: commands, module context,
-//! configuration and the directive handler, in the order nginx uses them.
+//! the module, then its callbacks in the order nginx calls them
+//! (preconfiguration, create_srv_conf, the directive, postconfiguration,
+//! init_process, the variables, exit_master).
 
 use core::ffi::{c_char, c_void};
 use core::ptr::{addr_of_mut, null_mut};
@@ -73,34 +75,6 @@ pub static mut ngx_http_upstream_sticky_session_module: ngx_module_t = ngx_modul
     ..ngx_module_t::default()
 };
 
-/// Worker 0 (or the single process) writes the state files periodically.
-unsafe extern "C" fn init_process(cycle: *mut ngx::ffi::ngx_cycle_t) -> ngx_int_t {
-    guard(NGX_OK as ngx_int_t, || {
-        // SAFETY: called once per process by nginx after the cycle is ready.
-        unsafe {
-            let process = match ngx::ffi::ngx_process as u32 {
-                ngx::ffi::NGX_PROCESS_WORKER => Process::Worker(ngx::ffi::ngx_worker),
-                ngx::ffi::NGX_PROCESS_SINGLE => Process::Single,
-                _ => Process::Helper,
-            };
-            if saves_periodically(process) {
-                zone::save_periodically(cycle);
-            }
-        }
-        NGX_OK as ngx_int_t
-    })
-}
-
-/// The master writes the state files last, after its workers have exited.
-unsafe extern "C" fn exit_master(cycle: *mut ngx::ffi::ngx_cycle_t) {
-    guard((), || {
-        // SAFETY: the master's cycle; its zones are still mapped.
-        unsafe {
-            zone::save_all(cycle);
-        }
-    })
-}
-
 unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
     guard(NGX_ERROR as ngx_int_t, || {
         // SAFETY: nginx numbered the modules of this configuration before
@@ -132,49 +106,6 @@ unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
     })
 }
 
-unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
-    guard(NGX_ERROR as ngx_int_t, || {
-        // SAFETY: called by nginx inside the http block with a valid cf.
-        unsafe {
-            filter::install();
-            // A balancer directive after ours replaces init_upstream, so ours never ran.
-            let ctx = (*cf).ctx as *mut ngx_http_conf_ctx_t;
-            let umcf = *(*ctx).main_conf.add(ngx_http_upstream_module.ctx_index)
-                as *const ngx_http_upstream_main_conf_t;
-            for &us in array::<*mut ngx_http_upstream_srv_conf_t>(&(*umcf).upstreams) {
-                if let Some(scf) = srv_conf(us) {
-                    if scf.enabled && nginx_sticky_in((*cf).cycle, us) {
-                        // `sticky` after ours wrapped it: two sticky methods.
-                        ngx::ngx_conf_log_error!(
-                            ngx::ffi::NGX_LOG_EMERG,
-                            cf,
-                            "\"sticky_session\" cannot be combined with \"sticky\" in upstream \"{}\" \
-                             ({}:{})",
-                            String::from_utf8_lossy(bytes(&(*us).host)),
-                            String::from_utf8_lossy(bytes(&scf.file)),
-                            scf.line,
-                        );
-                        return NGX_ERROR as ngx_int_t;
-                    }
-                    if scf.enabled && !scf.initialized {
-                        ngx::ngx_conf_log_error!(
-                            ngx::ffi::NGX_LOG_EMERG,
-                            cf,
-                            "\"sticky_session\" in {}:{} is overridden by a load balancing method \
-                             specified after it in upstream \"{}\"; only \"keepalive\" may follow it",
-                            String::from_utf8_lossy(bytes(&scf.file)),
-                            scf.line,
-                            String::from_utf8_lossy(bytes(&(*us).host)),
-                        );
-                        return NGX_ERROR as ngx_int_t;
-                    }
-                }
-            }
-        }
-        NGX_OK as ngx_int_t
-    })
-}
-
 unsafe extern "C" fn create_srv_conf(cf: *mut ngx_conf_t) -> *mut c_void {
     guard(null_mut(), || {
         // SAFETY: cf->pool is the cycle's pool; allocate() registers a
@@ -184,8 +115,10 @@ unsafe extern "C" fn create_srv_conf(cf: *mut ngx_conf_t) -> *mut c_void {
     })
 }
 
-/// `sticky_session [name=NAME]... [zone=NAME:SIZE] [timeout=TIME] [max_id_len=N]
-/// [lookup=SOURCE,...] [types=MIME,...];`
+/// `sticky_session [name=NAME]... [zone=NAME:SIZE] [timeout=TIME] [max_age=TIME]
+/// [max_id_len=N] [lookup=SOURCE,...] [types=MIME,...] [learn=first|all]
+/// [max_scan=SIZE] [fallback=on|off] [state=FILE];` (parsed by
+/// [`config::parse`]; the README documents each parameter).
 unsafe extern "C" fn sticky_session(
     cf: *mut ngx_conf_t,
     _cmd: *mut ngx_command_t,
@@ -381,29 +314,70 @@ unsafe fn nginx_sticky_in(
     }
 }
 
-/// Sets `v` to `value`, which must outlive the request, or to "not found".
-///
-/// # Safety
-/// `v` must be valid.
-unsafe fn set_variable(v: *mut ngx_http_variable_value_t, value: Option<&[u8]>) -> ngx_int_t {
-    // SAFETY: v is nginx's variable slot for this request.
-    unsafe {
-        match value {
-            Some(s) => {
-                (*v).set_len(s.len() as u32);
-                (*v).set_valid(1);
-                (*v).set_no_cacheable(0);
-                (*v).set_not_found(0);
-                (*v).data = s.as_ptr() as *mut u8;
+unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
+    guard(NGX_ERROR as ngx_int_t, || {
+        // SAFETY: called by nginx inside the http block with a valid cf.
+        unsafe {
+            filter::install();
+            // A balancer directive after ours replaces init_upstream, so ours never ran.
+            let ctx = (*cf).ctx as *mut ngx_http_conf_ctx_t;
+            let umcf = *(*ctx).main_conf.add(ngx_http_upstream_module.ctx_index)
+                as *const ngx_http_upstream_main_conf_t;
+            for &us in array::<*mut ngx_http_upstream_srv_conf_t>(&(*umcf).upstreams) {
+                if let Some(scf) = srv_conf(us) {
+                    if scf.enabled && nginx_sticky_in((*cf).cycle, us) {
+                        // `sticky` after ours wrapped it: two sticky methods.
+                        ngx::ngx_conf_log_error!(
+                            ngx::ffi::NGX_LOG_EMERG,
+                            cf,
+                            "\"sticky_session\" cannot be combined with \"sticky\" in upstream \"{}\" \
+                             ({}:{})",
+                            String::from_utf8_lossy(bytes(&(*us).host)),
+                            String::from_utf8_lossy(bytes(&scf.file)),
+                            scf.line,
+                        );
+                        return NGX_ERROR as ngx_int_t;
+                    }
+                    if scf.enabled && !scf.initialized {
+                        ngx::ngx_conf_log_error!(
+                            ngx::ffi::NGX_LOG_EMERG,
+                            cf,
+                            "\"sticky_session\" in {}:{} is overridden by a load balancing method \
+                             specified after it in upstream \"{}\"; only \"keepalive\" may follow it",
+                            String::from_utf8_lossy(bytes(&scf.file)),
+                            scf.line,
+                            String::from_utf8_lossy(bytes(&(*us).host)),
+                        );
+                        return NGX_ERROR as ngx_int_t;
+                    }
+                }
             }
-            None => (*v).set_not_found(1),
         }
-    }
-    NGX_OK as ngx_int_t
+        NGX_OK as ngx_int_t
+    })
+}
+
+/// Worker 0 (or the single process) writes the state files periodically.
+unsafe extern "C" fn init_process(cycle: *mut ngx::ffi::ngx_cycle_t) -> ngx_int_t {
+    guard(NGX_OK as ngx_int_t, || {
+        // SAFETY: called once per process by nginx after the cycle is ready.
+        unsafe {
+            let process = match ngx::ffi::ngx_process as u32 {
+                ngx::ffi::NGX_PROCESS_WORKER => Process::Worker(ngx::ffi::ngx_worker),
+                ngx::ffi::NGX_PROCESS_SINGLE => Process::Single,
+                _ => Process::Helper,
+            };
+            if saves_periodically(process) {
+                zone::save_periodically(cycle);
+            }
+        }
+        NGX_OK as ngx_int_t
+    })
 }
 
 /// Which variable a getter call is for (the variable's `data`).
 const VAR_STATUS: usize = 0;
+
 const VAR_ID: usize = 1;
 
 /// `$sticky_session_status` (NONE, HIT, MISS, EXPIRED, NEW or REBOUND) and
@@ -426,6 +400,37 @@ unsafe extern "C" fn variable(
                     .map(|c| bytes(&c.id)),
             };
             set_variable(v, value)
+        }
+    })
+}
+
+/// Sets `v` to `value`, which must outlive the request, or to "not found".
+///
+/// # Safety
+/// `v` must be valid.
+unsafe fn set_variable(v: *mut ngx_http_variable_value_t, value: Option<&[u8]>) -> ngx_int_t {
+    // SAFETY: v is nginx's variable slot for this request.
+    unsafe {
+        match value {
+            Some(s) => {
+                (*v).set_len(s.len() as u32);
+                (*v).set_valid(1);
+                (*v).set_no_cacheable(0);
+                (*v).set_not_found(0);
+                (*v).data = s.as_ptr() as *mut u8;
+            }
+            None => (*v).set_not_found(1),
+        }
+    }
+    NGX_OK as ngx_int_t
+}
+
+/// The master writes the state files last, after its workers have exited.
+unsafe extern "C" fn exit_master(cycle: *mut ngx::ffi::ngx_cycle_t) {
+    guard((), || {
+        // SAFETY: the master's cycle; its zones are still mapped.
+        unsafe {
+            zone::save_all(cycle);
         }
     })
 }
