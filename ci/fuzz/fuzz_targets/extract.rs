@@ -3,10 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sticky_session::id::Names;
 use sticky_session::extract::{
-    cookie_ids, path_param_ids, query_ids, request_id, set_cookie_id, split_target, valid_id,
+    cookie_ids, path_param_ids, query_ids, request_id, set_cookie_id, split_target,
 };
+use sticky_session::id::{valid_id, Names};
 
 fuzz_target!(|data: &[u8]| {
     let names = Names::defaults();
