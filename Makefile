@@ -2,7 +2,7 @@
 
 DEBIAN_PACKAGES := libclang-dev libpcre2-dev libssl-dev zlib1g-dev gcc g++ make perl pkg-config curl
 
-.PHONY: all build deps run test unit prove dynamic static capi header header-check debian bench bench-core matrix matrix-smoke fuzz fuzz-smoke chaos chaos-smoke memcheck clean
+.PHONY: all build deps run test unit prove dynamic static capi header header-check debian bench bench-core matrix matrix-smoke deb deb-test fuzz fuzz-smoke chaos chaos-smoke memcheck clean
 
 all: build
 
@@ -20,7 +20,7 @@ run: build
 # Everything CI runs: unit tests, the .t suites on the vendored nginx, the
 # module built by nginx's own build system (dynamic), against Debian's nginx,
 # the C API example and the header freshness check.
-test: build unit prove matrix-smoke dynamic static debian capi header-check fuzz-smoke chaos-smoke
+test: build unit prove matrix-smoke dynamic static debian deb-test capi header-check fuzz-smoke chaos-smoke
 
 unit:
 	cargo test --no-default-features
@@ -46,6 +46,15 @@ matrix-smoke: build
 	MATRIX_VERSIONS="1.24.0 1.26.3 1.30.4 1.31.4" \
 	MATRIX_SUITES="t/routing.t t/split_body.t t/failover.t t/status.t t/durability.t t/keepalive.t t/config.t t/headers.t" \
 		ci/matrix.sh
+
+# libnginx-mod-http-sticky-session_<version>_amd64.deb for Debian's nginx,
+# checked by lintian; deb-test installs it, checks a session sticks through
+# /usr/sbin/nginx, and removes it again.
+deb: deps
+	ci/deb.sh
+
+deb-test: deb
+	ci/deb-test.sh
 
 # Debian's own nginx 1.22 (apt-get install nginx nginx-dev): the module built
 # against /usr/share/nginx/src with Debian's flags, the .t suites run on /usr/sbin/nginx.

@@ -158,8 +158,8 @@ http {
     upstream sticky_zk { zone sticky_zk 64k; sticky_session name=sid zone=bench_zk:16m; $servers keepalive 16; }
     # Teachers: the same zones and servers, learning every id of a page, to
     # fill the tables with 100,000 sessions before the hit path is measured.
-    upstream teach     { sticky_session name=sid zone=bench:16m learn=all; $servers }
-    upstream teach_zk  { zone teach_zk 64k; sticky_session name=sid zone=bench_zk:16m learn=all; $servers keepalive 16; }
+    upstream teach     { sticky_session name=sid zone=bench:16m learn=all max_scan=8m; $servers }
+    upstream teach_zk  { zone teach_zk 64k; sticky_session name=sid zone=bench_zk:16m learn=all max_scan=8m; $servers keepalive 16; }
 $front_servers
     server {
         listen 127.0.0.1:$port{FRONT} backlog=4096;

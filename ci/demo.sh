@@ -18,6 +18,10 @@ Try, in another terminal:
   # 3. New visitors spread over the backends (round robin).
   for i in 1 2 3 4 5 6; do curl -s http://127.0.0.1:8080/ | grep -o 'backend [0-9]*'; done
 
+  # 4. The session table fills as you click: sessions per backend, hits, misses.
+  curl -s http://127.0.0.1:8080/sticky-status; echo
+  curl -s 'http://127.0.0.1:8080/sticky-status?format=prometheus'
+
 Response header X-Sticky-Status says what the module did (NONE, HIT, MISS, ...);
 build/demo/logs/access.log shows it per request. Ctrl-C stops the demo.
 MSG
