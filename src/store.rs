@@ -26,9 +26,10 @@ pub const MAGIC: u64 = 0x5354_4b59_5345_5353;
 /// Bumped whenever the layout of [`Header`] or [`Slot`] changes.
 pub const LAYOUT_VERSION: u32 = 2;
 
-/// One session: `key` is the keyed hash of the id in its high 48 bits and
-/// the minute the session began in its low 16 (0 = empty); `val` packs the
-/// server id (high 32 bits) and the last use in seconds (low 32 bits).
+/// One session: `key` is the keyed hash of the id in its high 47 bits, a
+/// [`REUSED`] bit, and the minute the session began in its low 16 (0 =
+/// empty); `val` packs the server id (high 32 bits) and the last use in
+/// seconds (low 32 bits).
 #[repr(C)]
 #[derive(Default)]
 pub struct Slot {
@@ -173,6 +174,16 @@ pub enum Bind {
 /// Low bits of a stored key: the minute the session began, for `max_age`.
 const BORN_BITS: u32 = 16;
 const BORN_MASK: u64 = (1 << BORN_BITS) - 1;
+/// Key bit set once a request came back with the session after the response
+/// that created it. Sessions without it are on probation: a full bucket
+/// gives up its least recently used probation session first, so a flood of
+/// one-request sessions (a crawler, a client minting sessions) evicts its
+/// own kind rather than the sessions people are using. (In tables written
+/// before it existed, this bit was part of the hash: such sessions merely
+/// start out protected.)
+const REUSED: u64 = 1 << BORN_BITS;
+/// The bits of a stored key that are not the id's hash.
+const FLAGS: u64 = BORN_MASK | REUSED;
 /// Longest `max_age`, in seconds: the 16-bit minute stamp wraps after 45 days.
 pub const MAX_AGE_LIMIT: u32 = 30 * 86_400;
 
@@ -212,7 +223,7 @@ fn minute(now: u32) -> u64 {
 /// The id part of a stored key word.
 #[inline]
 fn id_of(word: u64) -> u64 {
-    word & !BORN_MASK
+    word & !FLAGS
 }
 
 #[inline]
@@ -296,7 +307,7 @@ impl<'a> Table<'a> {
             self.header.secret[1].load(Ordering::Relaxed),
         )
         .hash(id);
-        id_of(h).max(1 << BORN_BITS)
+        id_of(h).max(FLAGS + 1)
     }
 
     /// The hash key of this table, for a state file.
@@ -323,12 +334,23 @@ impl<'a> Table<'a> {
                 continue;
             }
             let val = slot.val.load(Ordering::Acquire);
-            if slot.key.load(Ordering::Acquire) != word {
+            if id_of(slot.key.load(Ordering::Acquire)) != key {
                 // Reused under us: the payload may belong to another session.
                 continue;
             }
             if exp.expired(word, val, now) {
                 return Lookup::Expired;
+            }
+            if word & REUSED == 0 {
+                // Back with a request: out of probation (once per session;
+                // a lost race means another process did it, or the slot was
+                // reused and the CAS rightly failed).
+                let _ = slot.key.compare_exchange(
+                    word,
+                    word | REUSED,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
             }
             if time_of(val) != now {
                 // A lost race only means another process refreshed it too.
@@ -377,7 +399,7 @@ impl<'a> Table<'a> {
         {
             let word = slot.key.load(Ordering::Acquire);
             let val = slot.val.load(Ordering::Acquire);
-            if slot.key.load(Ordering::Acquire) == word
+            if id_of(slot.key.load(Ordering::Acquire)) == key
                 && id_of(word) == key
                 && server_of(val) == server
                 && !exp.expired(word, val, now)
@@ -475,9 +497,11 @@ impl<'a> Table<'a> {
         }
     }
 
-    /// The slot to reuse: an empty one, else an expired one, else the least recently used.
+    /// The slot to reuse: an empty one, else an expired one, else the least
+    /// recently used session on probation, else the least recently used.
     fn victim(&self, bucket: &'a [Slot], now: u32, exp: Expiry) -> Option<&'a Slot> {
         let mut lru: Option<(&Slot, u32)> = None;
+        let mut probation: Option<(&Slot, u32)> = None;
         for slot in bucket {
             let word = slot.key.load(Ordering::Acquire);
             if word == 0 {
@@ -488,11 +512,15 @@ impl<'a> Table<'a> {
                 return Some(slot);
             }
             let idle = now.saturating_sub(time_of(val));
-            if lru.is_none_or(|(_, best)| idle > best) {
+            let older = |best: Option<(&Slot, u32)>| best.is_none_or(|(_, b)| idle > b);
+            if word & REUSED == 0 && older(probation) {
+                probation = Some((slot, idle));
+            }
+            if older(lru) {
                 lru = Some((slot, idle));
             }
         }
-        lru.map(|(s, _)| s)
+        probation.or(lru).map(|(s, _)| s)
     }
 
     /// Every live session as its raw key word and payload, for carrying a
@@ -504,7 +532,9 @@ impl<'a> Table<'a> {
                 continue;
             }
             let val = slot.val.load(Ordering::Acquire);
-            if slot.key.load(Ordering::Acquire) == word && !exp.expired(word, val, now) {
+            if id_of(slot.key.load(Ordering::Acquire)) == id_of(word)
+                && !exp.expired(word, val, now)
+            {
                 f(word, val);
             }
         }
@@ -665,6 +695,56 @@ mod tests {
             Learned::Rebound
         );
         assert_eq!(t.lookup(k, 15, T), Lookup::Hit(2));
+    }
+
+    /// A 1 MB zone's worth of slots, `pct` % of it holding sessions people
+    /// use (each came back once), then ten times the capacity of sessions
+    /// that never come back, all later than every use. Returns how many
+    /// sessions were in use and how many of them the flood evicted.
+    fn flood(pct: u64) -> (usize, usize) {
+        let slots = (1 << 20) / SLOT_SIZE / WAYS * WAYS;
+        let m = mem(slots / WAYS);
+        let t = Table::format(&m.header, &m.slots, [3, 4]).unwrap();
+        let exp = Expiry::idle(3600);
+        let real: Vec<u64> = (0..slots as u64 * pct / 100)
+            .map(|i| t.key(&i.to_le_bytes()))
+            .collect();
+        for &k in &real {
+            t.learn(&m.lock, k, 1, 1000, exp, Bind::Keep);
+        }
+        // A bucket that overflows keeps 8: the rest never were in use.
+        let real: Vec<u64> = real
+            .into_iter()
+            .filter(|&k| t.lookup(k, 1010, exp) == Lookup::Hit(1))
+            .collect();
+        for i in 0..slots as u64 * 10 {
+            let k = t.key(&(u64::MAX - i).to_le_bytes());
+            t.learn(&m.lock, k, 2, 1020 + (i / 1000) as u32, exp, Bind::Keep);
+        }
+        assert!(
+            t.stats().evicted.load(Ordering::Relaxed) >= slots as u64 * 9,
+            "the flood evicted itself"
+        );
+        let lost = real
+            .iter()
+            .filter(|&&k| t.lookup(k, 1100, exp) != Lookup::Hit(1))
+            .count();
+        (real.len(), lost)
+    }
+
+    #[test]
+    fn a_flood_of_one_request_sessions_evicts_no_session_in_use() {
+        // (share of the zone in use, most of those the flood may evict, in
+        // thousandths). Plain LRU loses every one of them. A session is only
+        // evicted for a newcomer when its bucket holds no probation session
+        // at all, i.e. 8 sessions in use: rare below a third of capacity.
+        for (pct, per_mille) in [(10, 0), (30, 2), (50, 15)] {
+            let (real, lost) = flood(pct);
+            assert!(
+                lost * 1000 <= real * per_mille,
+                "{pct} % in use: the flood evicted {lost} of {real}"
+            );
+        }
     }
 
     #[test]
