@@ -97,6 +97,8 @@ pub struct Directive<'a> {
     pub strict: bool,
     /// `state=FILE`: where the table is saved and restored.
     pub state: Option<&'a [u8]>,
+    /// `save_every=TIME`: seconds between two periodic writes of the state file.
+    pub save_every: u32,
     /// `learn=`: how many of a response's ids are learned.
     pub learn: Learn,
     /// `max_scan=`: body bytes scanned per response, after inflating.
@@ -148,6 +150,8 @@ pub enum ConfigError {
     InvalidFallback(String),
     /// `state=` with an empty path.
     InvalidState(String),
+    /// `save_every=` not a time of at least 1s, or without `state=`.
+    InvalidSaveEvery(String),
     /// `learn=` other than first/all.
     InvalidLearn(String),
     /// `max_scan=` not a size of at least 1k.
@@ -184,6 +188,9 @@ impl fmt::Display for ConfigError {
                 write!(f, "invalid fallback \"{p}\" (\"on\" or \"off\")")
             }
             ConfigError::InvalidState(p) => write!(f, "invalid state file \"{p}\""),
+            ConfigError::InvalidSaveEvery(p) => {
+                write!(f, "invalid save_every \"{p}\" (a time of at least 1s, with \"state\")")
+            }
             ConfigError::InvalidLearn(p) => {
                 write!(f, "invalid learn \"{p}\" (\"first\" or \"all\")")
             }
@@ -215,6 +222,7 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
     let mut state = None;
     let mut learn = None;
     let mut max_scan = None;
+    let mut save_every = None;
 
     for &arg in args {
         if let Some(v) = arg.strip_prefix(b"name=") {
@@ -293,6 +301,15 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
                 b"all" => Learn::All,
                 _ => return Err(ConfigError::InvalidLearn(lossy(v))),
             });
+        } else if let Some(v) = arg.strip_prefix(b"save_every=") {
+            if save_every.is_some() {
+                return Err(ConfigError::Duplicate("save_every"));
+            }
+            save_every = Some(
+                parse_time(v)
+                    .filter(|&t| t >= 1)
+                    .ok_or_else(|| ConfigError::InvalidSaveEvery(lossy(v)))?,
+            );
         } else if let Some(v) = arg.strip_prefix(b"max_scan=") {
             if max_scan.is_some() {
                 return Err(ConfigError::Duplicate("max_scan"));
@@ -307,6 +324,9 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
         }
     }
 
+    if let (Some(t), None) = (save_every, state) {
+        return Err(ConfigError::InvalidSaveEvery(t.to_string()));
+    }
     Ok(Directive {
         names: if names.is_empty() {
             Names::defaults()
@@ -323,6 +343,7 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
         state,
         learn: learn.unwrap_or_default(),
         max_scan: max_scan.unwrap_or(DEFAULT_MAX_SCAN),
+        save_every: save_every.unwrap_or(crate::state::DEFAULT_SAVE_EVERY),
     })
 }
 
@@ -575,6 +596,8 @@ mod tests {
             ("learn=all learn=first", "duplicate \"learn\" parameter"),
             ("state=", "invalid state file \"\""),
             ("state=/tmp/", "invalid state file \"/tmp/\""),
+            ("state=/s save_every=0", "invalid save_every \"0\" (a time of at least 1s, with \"state\")"),
+            ("save_every=5m", "invalid save_every \"300\" (a time of at least 1s, with \"state\")"),
             ("max_id_len=513", "invalid max_id_len \"513\" (1-512)"),
             ("max_scan=512", "invalid max_scan \"512\" (a size of at least 1k)"),
             ("max_scan=lots", "invalid max_scan \"lots\" (a size of at least 1k)"),

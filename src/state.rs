@@ -74,8 +74,13 @@ impl fmt::Display for StateError {
     }
 }
 
-/// Milliseconds between two periodic writes of a state file.
-pub const SAVE_INTERVAL_MS: u64 = 30_000;
+/// Seconds between two periodic writes of a state file (`save_every=`).
+pub const DEFAULT_SAVE_EVERY: u32 = 30;
+
+/// Whether a state file last written at `last` (0: never) is due at `now`.
+pub fn save_due(last: u32, every: u32, now: u32) -> bool {
+    now.saturating_sub(last) >= every
+}
 
 /// An nginx process, as far as saving state is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,7 +95,7 @@ pub enum Process {
     Helper,
 }
 
-/// Whether `process` writes the state files every [`SAVE_INTERVAL_MS`]:
+/// Whether `process` writes the state files periodically (`save_every=`):
 /// worker 0 (one writer per table), or the single process.
 pub fn saves_periodically(process: Process) -> bool {
     matches!(process, Process::Worker(0) | Process::Single)
@@ -291,6 +296,19 @@ mod tests {
     }
 
     const EXP: Expiry = Expiry::idle(600);
+
+    #[test]
+    fn when_a_state_file_is_due() {
+        let cases = [
+            (0, 30, 1000, true),
+            (990, 30, 1000, false),
+            (970, 30, 1000, true),
+            (1000, 1, 1000, false),
+        ];
+        for (last, every, now, want) in cases {
+            assert_eq!(save_due(last, every, now), want, "{last} {every} {now}");
+        }
+    }
 
     #[test]
     fn who_saves_periodically() {

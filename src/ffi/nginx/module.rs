@@ -71,6 +71,7 @@ pub static mut ngx_http_upstream_sticky_session_module: ngx_module_t = ngx_modul
     commands: unsafe { &raw mut COMMANDS[0] },
     type_: NGX_HTTP_MODULE as ngx_uint_t,
     init_process: Some(init_process),
+    exit_process: Some(exit_process),
     exit_master: Some(exit_master),
     ..ngx_module_t::default()
 };
@@ -210,6 +211,7 @@ unsafe extern "C" fn sticky_session(
                 (*zctx).state = state;
                 (*zctx).shm_zone = zone;
                 (*zctx).keep = Expiry::idle(d.timeout);
+                (*zctx).save_every = d.save_every;
                 (*zone).data = zctx as *mut c_void;
                 (*zone).init = Some(init_zone);
             } else {
@@ -226,6 +228,7 @@ unsafe extern "C" fn sticky_session(
                     );
                 }
                 zctx.keep.idle = zctx.keep.idle.max(d.timeout);
+                zctx.save_every = zctx.save_every.min(d.save_every);
             }
 
             let mut lookup = Vec::with_capacity(d.lookup.len());
@@ -423,6 +426,14 @@ unsafe fn set_variable(v: *mut ngx_http_variable_value_t, value: Option<&[u8]>) 
         }
     }
     NGX_OK as ngx_int_t
+}
+
+/// A worker waits for its state saving thread before it exits.
+unsafe extern "C" fn exit_process(cycle: *mut ngx::ffi::ngx_cycle_t) {
+    guard((), || {
+        // SAFETY: the exiting process's cycle, its zones still mapped.
+        unsafe { zone::stop_saving(cycle) }
+    })
 }
 
 /// The master writes the state files last, after its workers have exited.

@@ -40,6 +40,11 @@ pub struct ZoneCtx {
     pub keep: Expiry,
     /// The zone, for its name in messages.
     pub shm_zone: *mut ngx_shm_zone_t,
+    /// Seconds between periodic writes of the state file (the shortest
+    /// `save_every=` of the upstreams sharing the zone).
+    pub save_every: u32,
+    /// When this process last started writing the state file (0: never).
+    last_saved: core::cell::Cell<u32>,
 }
 
 impl ZoneCtx {
@@ -115,26 +120,102 @@ impl ZoneCtx {
         outcome
     }
 
-    /// Writes the state file, if the zone has one.
+    /// Writes the state file, if the zone has one, on this thread.
     pub fn save(&self, log: *mut ngx_log_t) {
-        let (Some(path), Some(table)) = (self.state_path(), self.table()) else {
-            return;
+        if let Some(job) = self.save_job() {
+            let result = job.run();
+            job.report(log, result);
+        }
+    }
+
+    /// What writing the state file takes, for a thread of its own.
+    fn save_job(&self) -> Option<SaveJob> {
+        let path = self.state_path()?;
+        self.table()?;
+        Some(SaveJob {
+            path: path.to_path_buf(),
+            header: self.header as usize,
+            slots: self.slots as usize,
+            nslots: self.nslots,
+            keep: self.keep,
+            now: now(),
+        })
+    }
+}
+
+/// One state file to write: the table's place in shared memory (mapped for
+/// the life of this process) and everything else owned, so that a thread
+/// can walk the table, encode and fsync while the event loop goes on. It
+/// calls no nginx function.
+struct SaveJob {
+    path: std::path::PathBuf,
+    header: usize,
+    slots: usize,
+    nslots: usize,
+    keep: Expiry,
+    now: u32,
+}
+
+impl SaveJob {
+    fn run(&self) -> std::io::Result<()> {
+        // SAFETY: the zone stays mapped until this process exits, and the
+        // process joins the saving thread before (exit_process); readers of
+        // the table need no lock.
+        let table = unsafe {
+            Table::attach(
+                &*(self.header as *const Header),
+                core::slice::from_raw_parts(self.slots as *const Slot, self.nslots),
+            )
         };
-        let bytes = state::encode(&table, now(), self.keep);
-        match state::write_atomic(path, &bytes, std::process::id()) {
+        let Some(table) = table else {
+            return Err(std::io::Error::other("the zone's table is gone"));
+        };
+        let bytes = state::encode(&table, self.now, self.keep);
+        state::write_atomic(&self.path, &bytes, std::process::id())
+    }
+
+    fn report(&self, log: *mut ngx_log_t, result: std::io::Result<()>) {
+        match result {
             Ok(()) => {
-                ngx::ngx_log_debug!(log, "sticky_session: saved \"{}\"", path.display());
+                ngx::ngx_log_debug!(log, "sticky_session: saved \"{}\"", self.path.display());
             }
             Err(e) => {
                 ngx::ngx_log_error!(
                     NGX_LOG_WARN,
                     log,
                     "sticky_session: cannot write state file \"{}\": {}",
-                    path.display(),
+                    self.path.display(),
                     e
                 );
             }
         }
+    }
+}
+
+/// The thread writing this process's state files, if one was started, with
+/// the jobs it runs and their results.
+type Saving = std::thread::JoinHandle<Vec<(SaveJob, std::io::Result<()>)>>;
+static SAVING: std::sync::Mutex<Option<Saving>> = std::sync::Mutex::new(None);
+
+/// Logs what the saving thread did, once it is done; `wait` joins it.
+fn reap_saving(log: *mut ngx_log_t, wait: bool) -> bool {
+    let Ok(mut saving) = SAVING.lock() else {
+        return false;
+    };
+    match saving.take() {
+        Some(h) if wait || h.is_finished() => {
+            if let Ok(results) = h.join() {
+                for (job, result) in results {
+                    job.report(log, result);
+                }
+            }
+            true
+        }
+        Some(h) => {
+            *saving = Some(h);
+            false
+        }
+        None => true,
     }
 }
 
@@ -381,34 +462,100 @@ pub unsafe fn save_all(cycle: *mut ngx_cycle_t) {
     }
 }
 
+/// How often the save timer looks for a state file that is due: the
+/// shortest `save_every=` of the zones with one (0: none has a state file).
+///
+/// # Safety
+/// `cycle` must be live.
+unsafe fn tick(cycle: *mut ngx_cycle_t) -> ngx_msec_t {
+    let mut every = u32::MAX;
+    // SAFETY: per the contract.
+    unsafe {
+        for_each_zone_ctx(cycle, |_, zctx| {
+            if zctx.state.len > 0 {
+                every = every.min(zctx.save_every);
+            }
+        })
+    };
+    if every == u32::MAX {
+        0
+    } else {
+        every as ngx_msec_t * 1000
+    }
+}
+
+/// A worker that exits waits for its saving thread (the table it reads is
+/// unmapped with the process) and logs its results.
+///
+/// # Safety
+/// `cycle` must be the process's live cycle.
+pub unsafe fn stop_saving(cycle: *mut ngx_cycle_t) {
+    // SAFETY: the cycle's log is valid while it is.
+    reap_saving(unsafe { (*cycle).log }, true);
+}
+
 /// Arms this process's timer that writes the state files, if any zone has one.
 ///
 /// # Safety
 /// `cycle` must be the process's live cycle; called once, from init_process.
 pub unsafe fn save_periodically(cycle: *mut ngx_cycle_t) {
-    let mut any = false;
     // SAFETY: as in save_all; SAVE_EVENT is this process's own, set up once.
     unsafe {
-        for_each_zone_ctx(cycle, |_, zctx| any |= zctx.state.len > 0);
-        if any {
+        if tick(cycle) != 0 {
             let ev = (*addr_of_mut!(SAVE_EVENT)).as_mut_ptr();
             (*ev).handler = Some(save_timer);
             (*ev).log = (*cycle).log;
             (*ev).data = cycle as *mut c_void;
             (*ev).set_cancelable(1);
-            ngx_add_timer(ev, state::SAVE_INTERVAL_MS as ngx_msec_t);
+            ngx_add_timer(ev, tick(cycle));
         }
     }
 }
 
+/// Every tick, the state files that are due are written by a thread, so
+/// the event loop only collects the jobs (a 64 MB zone takes ~100 ms to walk,
+/// encode and fsync). A save still running skips this round.
 unsafe extern "C" fn save_timer(ev: *mut ngx_event_t) {
     guard((), || {
         // SAFETY: ev is SAVE_EVENT, armed by save_periodically in this process.
         unsafe {
-            save_all(ngx::ffi::ngx_cycle);
+            let cycle = ngx::ffi::ngx_cycle;
+            if reap_saving((*cycle).log, false) {
+                let (mut jobs, now) = (Vec::new(), now());
+                for_each_zone_ctx(cycle, |_, zctx| {
+                    if state::save_due(zctx.last_saved.get(), zctx.save_every, now) {
+                        zctx.last_saved.set(now);
+                        jobs.extend(zctx.save_job());
+                    }
+                });
+                if !jobs.is_empty() {
+                    let spawned = std::thread::Builder::new()
+                        .name("sticky-save".into())
+                        .spawn(move || {
+                            jobs.into_iter()
+                                .map(|j| {
+                                    let r = j.run();
+                                    (j, r)
+                                })
+                                .collect()
+                        });
+                    match (spawned, SAVING.lock()) {
+                        (Ok(h), Ok(mut saving)) => *saving = Some(h),
+                        (Err(e), _) => {
+                            ngx::ngx_log_error!(
+                                NGX_LOG_WARN,
+                                (*cycle).log,
+                                "sticky_session: cannot start the state saving thread: {}",
+                                e
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+            }
             if ngx::ffi::ngx_exiting == 0 && ngx::ffi::ngx_quit == 0 && ngx::ffi::ngx_terminate == 0
             {
-                ngx_add_timer(ev, state::SAVE_INTERVAL_MS as ngx_msec_t);
+                ngx_add_timer(ev, tick(cycle));
             }
         }
     })
