@@ -1,6 +1,6 @@
 # sticky_session: `make` builds, `make run` starts the demo, `make test` runs every check.
 
-DEBIAN_PACKAGES := libclang-dev libpcre2-dev libssl-dev zlib1g-dev gcc g++ make perl pkg-config curl
+DEBIAN_PACKAGES := libclang-dev libpcre2-dev libssl-dev zlib1g-dev gcc g++ make perl pkg-config curl dnsmasq-base
 
 .PHONY: all build deps run test unit prove dynamic static capi header header-check debian bench bench-core matrix matrix-smoke deb deb-test fuzz fuzz-smoke chaos chaos-smoke memcheck clean
 
@@ -44,7 +44,7 @@ matrix: build
 
 matrix-smoke: build
 	MATRIX_VERSIONS="1.24.0 1.26.3 1.30.4 1.31.4" \
-	MATRIX_SUITES="t/routing.t t/split_body.t t/failover.t t/status.t t/durability.t t/keepalive.t t/config.t t/headers.t" \
+	MATRIX_SUITES="t/routing.t t/split_body.t t/failover.t t/status.t t/durability.t t/keepalive.t t/config.t t/headers.t t/strict_resolve.t" \
 		ci/matrix.sh
 
 # libnginx-mod-http-sticky-session_<version>_amd64.deb for Debian's nginx,

@@ -206,6 +206,7 @@ sub DESTROY {
     # Forked helpers (load clients) must not tear down what they did not start.
     return if ($self->{owner} // $$) != $$;
     for my $b (@{ $self->{backends} || [] }) { kill 'KILL', $b; waitpid $b, 0 }
+    if (my $dns = delete $self->{dns_pid}) { kill 'TERM', $dns; waitpid $dns, 0 }
     # A test that died early: stop nginx (TERM, so the master takes its
     # workers along; a KILLed master would leave them running).
     $self->stop_nginx('TERM') if $self->{pid};
@@ -271,14 +272,48 @@ sub count_backends { my %n; $n{ backend_of($_) }++ for @_; return \%n }
 sub body { my ($resp) = @_; $resp =~ /\r\n\r\n(.*)\z/s ? $1 : '' }
 sub status { my ($resp) = @_; $resp =~ m{^HTTP/1\.\d (\d+)} ? $1 : 0 }
 
-# Starts a forked backend on $port. $handler gets (method, uri, headers
+# A DNS server for the test: dnsmasq on a free loopback port, answering
+# from a hosts file that dns() rewrites ({ name => [addresses] }); nginx's
+# `resolver 127.0.0.1:%%PORT_DNS%% valid=1s` asks it. Stopped with the test.
+sub dns {
+    my ($self, %hosts) = @_;
+    my $file = "$self->{dir}/dns.hosts";
+    open my $fh, '>', "$file.new" or die $!;
+    for my $name (sort keys %hosts) {
+        print $fh "$_ $name\n" for @{ $hosts{$name} };
+    }
+    close $fh;
+    rename "$file.new", $file or die $!;
+    if (my $pid = $self->{dns_pid}) {
+        kill 'HUP', $pid;
+        return $self;
+    }
+    my $port = $self->port('DNS');
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        # Not the test's output: prove waits for whoever holds it.
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>', "$self->{dir}/logs/dnsmasq.log";
+        exec 'dnsmasq', '--no-daemon', "--port=$port", '--listen-address=127.0.0.1',
+            '--bind-interfaces', '--no-hosts', '--no-resolv', "--addn-hosts=$file",
+            '--local-ttl=1', '--user=root', "--pid-file=", '--log-facility=/dev/null';
+        die "dnsmasq: $!";
+    }
+    $self->{dns_pid} = $pid;
+    push @{ $self->{stop_hooks} }, sub { kill 'TERM', $pid; waitpid $pid, 0; delete $self->{dns_pid} };
+    sleep 0.3;
+    return $self;
+}
+
+# Starts a forked backend on $port (on 127.0.0.1, or on addr => ...). $handler gets (method, uri, headers
 # hashref, body) and returns (status_line_and_headers, [body pieces]). Pieces
 # are written separately with a pause, so nginx reads them as separate buffers.
 sub backend {
     my ($self, $port, $handler, %opt) = @_;
+    my $addr = $opt{addr} // '127.0.0.1';
     my $listen = IO::Socket::INET->new(
-        LocalAddr => "127.0.0.1:$port", Listen => 64, ReuseAddr => 1,
-    ) or die "backend listen $port: $!";
+        LocalAddr => "$addr:$port", Listen => 64, ReuseAddr => 1,
+    ) or die "backend listen $addr:$port: $!";
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
         $SIG{TERM} = sub { exit 0 };
