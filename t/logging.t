@@ -8,6 +8,9 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use StickyTest;
+use IO::Socket::INET;
+use Socket qw(SOL_SOCKET SO_RCVBUF);
+use Time::HiRes qw(sleep);
 
 my $with_debug = `'${\ ($ENV{STICKY_NGINX} // "$StickyTest::ROOT/build/nginx")}' -V 2>&1` =~ /--with-debug/;
 
@@ -32,7 +35,18 @@ http {
         location /mirrored { mirror /copy; proxy_pass http://app; }
         location = /copy { internal; proxy_pass http://app; }
     }
-    server { listen 127.0.0.1:%%PORT_B1%%; location / { return 200 "<a href=\"/n?sid=$sid\">n</a>"; } }
+    # A large page for a slow client: it spills to a temporary file.
+    server {
+        listen 127.0.0.1:%%PORT_SLOW%% sndbuf=4k;
+        location /big {
+            proxy_pass http://app;
+            sendfile on;
+            proxy_buffers 4 4k;
+            proxy_temp_path %%TESTDIR%%/spill;
+        }
+    }
+    server { listen 127.0.0.1:%%PORT_B1%%; location / { return 200 "<a href=\"/n?sid=$sid\">n</a>"; }
+             location /big { root %%TESTDIR%%; } }
 }
 CONF
     $t->port('DEAD');    # chosen free, nothing listens there
@@ -43,6 +57,25 @@ CONF
         push @ids, $id if $id;
         $t->get("/n?sid=$id") if $id;
         $t->get('/n?sid=someonesguess1234');
+    }
+    # The page teaches its id at once (learn=first); the rest, spilled to a
+    # temporary file for a client that reads slowly, is no longer asked for
+    # in memory and still arrives whole.
+    if ($level eq 'debug') {
+        open my $fh, '>', $t->dir . '/big' or die $!;
+        print $fh "<a href=\"/n?sid=bigpage1\">n</a>\n", ("<p>" . ("x" x 1000) . "</p>\n") x 2000;
+        close $fh;
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t->port('SLOW')) or die $!;
+        setsockopt($s, SOL_SOCKET, SO_RCVBUF, 4096);
+        print $s "GET /big HTTP/1.0\r\nHost: localhost\r\n\r\n";
+        my ($got, $n) = ('', 0);
+        while (1) {
+            $n = sysread $s, my $buf, 4096;
+            last unless $n;
+            $got .= $buf;
+            sleep 0.002;
+        }
+        ok(length $got > 2_000_000 && $got =~ /<\/p>\n\z/, 'debug: the large page arrived whole');
     }
     # A form body in a temporary file, read by the request and its mirror.
     $t->post('/mirrored', 'pad=' . ('x' x 4000) . "&sid=$ids[0]");

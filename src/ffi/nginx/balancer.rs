@@ -170,6 +170,7 @@ unsafe extern "C" fn init_peer(
                 scan_left: 0,
                 scanner: null_mut(),
                 inflater: null_mut(),
+                took_memory: false,
             });
             *(*r).ctx.add(ctx_index()) = ctx as *mut c_void;
 

@@ -34,6 +34,9 @@ pub struct RequestCtx {
     pub scanner: *mut Scanner<PoolCarry>,
     /// Inflater for a compressed body (owned; dropped by a pool cleanup).
     pub inflater: *mut Inflater,
+    /// The header filter asked for the body in memory (no filter above had):
+    /// given back when the scan ends early.
+    pub took_memory: bool,
 }
 
 /// A scanner's carry buffer, taken from the request pool the first time a

@@ -15,7 +15,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::conf::{srv_conf, SrvConf};
 use super::context::{request_ctx, PoolCarry, RequestCtx};
-use super::util::{bytes, guard, header_only, need_in_memory};
+use super::util::{bytes, guard, header_only, need_in_memory, release_in_memory};
 use crate::inflate::Inflater;
 use crate::response::{body_coding, header_ids, scan_mode, BodyCoding};
 use crate::scanner::{Flow, Mode, Patterns, Recent, Scanner};
@@ -152,7 +152,7 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
         // A body of known length ends with its last byte, not only with the
         // (often separate, empty) last buffer: scan it whole when it can.
         ctx.body_left = (*r).headers_out.content_length_n;
-        need_in_memory(r);
+        ctx.took_memory = need_in_memory(r);
     }
 }
 
@@ -271,9 +271,13 @@ unsafe fn learn_from_body(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) {
                 }
             }
             // The rest of the body is passed on unread; the inflater's
-            // memory goes back now rather than with the request.
+            // memory goes back now rather than with the request, and the
+            // body to sendfile.
             ctx.scan = None;
             free_inflater(addr_of_mut!(ctx.inflater));
+            if ctx.took_memory && !last {
+                release_in_memory(r);
+            }
             return;
         }
     }

@@ -12,6 +12,9 @@
 #include <ngx_http.h>
 
 
+extern ngx_module_t  ngx_http_copy_filter_module;
+
+
 ngx_uint_t
 ngx_http_sticky_session_header_only(ngx_http_request_t *r)
 {
@@ -26,8 +29,33 @@ ngx_http_sticky_session_body_no_buffering(ngx_http_request_t *r)
 }
 
 
-void
+/* Asks for the body in memory; answers whether it was asked for already. */
+ngx_uint_t
 ngx_http_sticky_session_need_in_memory(ngx_http_request_t *r)
 {
+    ngx_uint_t  was = r->filter_need_in_memory;
+
     r->filter_need_in_memory = 1;
+
+    return was;
+}
+
+
+/*
+ * Gives the rest of the body back to sendfile once the learner stopped
+ * reading: the copy filter decided on its first call, so its context is told
+ * too (unless the main request needs the body in memory for itself).
+ */
+void
+ngx_http_sticky_session_release_in_memory(ngx_http_request_t *r)
+{
+    ngx_output_chain_ctx_t  *ctx;
+
+    r->filter_need_in_memory = 0;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_copy_filter_module);
+
+    if (ctx != NULL && !r->main_filter_need_in_memory) {
+        ctx->need_in_memory = 0;
+    }
 }

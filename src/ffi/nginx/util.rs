@@ -14,7 +14,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 extern "C" {
     fn ngx_http_sticky_session_header_only(r: *mut ngx_http_request_t) -> ngx_uint_t;
     fn ngx_http_sticky_session_body_no_buffering(r: *mut ngx_http_request_t) -> ngx_uint_t;
-    fn ngx_http_sticky_session_need_in_memory(r: *mut ngx_http_request_t);
+    fn ngx_http_sticky_session_need_in_memory(r: *mut ngx_http_request_t) -> ngx_uint_t;
+    fn ngx_http_sticky_session_release_in_memory(r: *mut ngx_http_request_t);
 }
 
 /// `r->header_only`.
@@ -35,13 +36,24 @@ pub unsafe fn body_no_buffering(r: *mut ngx_http_request_t) -> bool {
     unsafe { ngx_http_sticky_session_body_no_buffering(r) != 0 }
 }
 
-/// Sets `r->filter_need_in_memory`.
+/// Sets `r->filter_need_in_memory`; answers whether this call set it (no
+/// filter above had asked for the body in memory).
 ///
 /// # Safety
 /// `r` must be a live request.
-pub unsafe fn need_in_memory(r: *mut ngx_http_request_t) {
+pub unsafe fn need_in_memory(r: *mut ngx_http_request_t) -> bool {
     // SAFETY: guaranteed by the caller; the accessor writes that one bit.
-    unsafe { ngx_http_sticky_session_need_in_memory(r) }
+    unsafe { ngx_http_sticky_session_need_in_memory(r) == 0 }
+}
+
+/// Undoes [`need_in_memory`] once the learner stops reading, so the rest of
+/// the body can go out by sendfile again.
+///
+/// # Safety
+/// `r` must be a live request whose header filter ran.
+pub unsafe fn release_in_memory(r: *mut ngx_http_request_t) {
+    // SAFETY: guaranteed by the caller; C reads the copy filter's context.
+    unsafe { ngx_http_sticky_session_release_in_memory(r) }
 }
 
 /// Runs `f`, turning a panic into `fallback`: a panic must never unwind into nginx.
