@@ -352,6 +352,18 @@ fn state_save() {
         worst = worst.max(t.elapsed());
         bytes = encoded.len();
     }
+    let slice = best(Duration::from_millis(200), || {
+        black_box(
+            table.for_each_live_from(slots_n / 2, 1 << 16, 1000, exp, |s| {
+                black_box(s);
+            }),
+        );
+    });
+    println!(
+        "status page, same zone: {} slices of 65,536 slots, {:.0} us each (one per turn of the event loop)",
+        slots_n >> 16,
+        slice.as_secs_f64() * 1e6
+    );
     let spawn = best(Duration::from_millis(200), || {
         std::thread::spawn(|| black_box(0)).join().unwrap();
     });

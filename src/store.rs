@@ -558,6 +558,33 @@ impl<'a> Table<'a> {
     pub fn for_each_live(&self, now: u32, exp: Expiry, mut f: impl FnMut(u32)) {
         self.for_each_entry(now, exp, |_, val| f(server_of(val)));
     }
+
+    /// The server of every live session among slots `from..` (at most
+    /// `count` slots), for walking a large table a slice at a time; returns
+    /// where the next slice starts (the slot count when done).
+    pub fn for_each_live_from(
+        &self,
+        from: usize,
+        count: usize,
+        now: u32,
+        exp: Expiry,
+        mut f: impl FnMut(u32),
+    ) -> usize {
+        let end = from.saturating_add(count).min(self.slots.len());
+        for slot in self.slots.get(from..end).unwrap_or(&[]) {
+            let word = slot.key.load(Ordering::Acquire);
+            if word == 0 {
+                continue;
+            }
+            let val = slot.val.load(Ordering::Acquire);
+            if id_of(slot.key.load(Ordering::Acquire)) == id_of(word)
+                && !exp.expired(word, val, now)
+            {
+                f(server_of(val));
+            }
+        }
+        end.max(from.min(self.slots.len()))
+    }
 }
 
 /// Stable identity of a server: FNV-1a of its address text (`127.0.0.1:8081`),
@@ -745,6 +772,35 @@ mod tests {
                 "{pct} % in use: the flood evicted {lost} of {real}"
             );
         }
+    }
+
+    #[test]
+    fn walking_in_slices_sees_what_one_walk_sees() {
+        let m = mem(64);
+        let t = Table::format(&m.header, &m.slots, [1, 2]).unwrap();
+        for i in 0..300u32 {
+            t.learn(
+                &m.lock,
+                t.key(&i.to_le_bytes()),
+                i % 5,
+                1000 + i,
+                T,
+                Bind::Keep,
+            );
+        }
+        let mut whole = Vec::new();
+        t.for_each_live(1150, T, |s| whole.push(s));
+        for step in [1, 7, 64, 10_000] {
+            let (mut sliced, mut at) = (Vec::new(), 0);
+            while at < m.slots.len() {
+                at = t.for_each_live_from(at, step, 1150, T, |s| sliced.push(s));
+            }
+            assert_eq!(sliced, whole, "slices of {step}");
+        }
+        assert_eq!(
+            t.for_each_live_from(m.slots.len() + 5, 10, 1150, T, |_| {}),
+            m.slots.len()
+        );
     }
 
     #[test]

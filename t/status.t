@@ -16,7 +16,8 @@ http {
     access_log off;
     default_type text/html;
     upstream app {
-        sticky_session name=sid zone=web:1m;
+        # 16m: a million slots, counted over several turns of the event loop.
+        sticky_session name=sid zone=web:16m;
         server 127.0.0.1:%%PORT_B1%%;
         server 127.0.0.1:%%PORT_B2%%;
     }
@@ -63,7 +64,7 @@ is_deeply(
     { entries => 5, hits => 7, misses => 3, expired => 0, learned => 5, rebound => 0, evicted => 0, unscanned => 0 },
     'zone counters match the traffic, across two workers'
 );
-cmp_ok($web->{capacity}, '>', 60_000, '1m zone capacity reported');
+cmp_ok($web->{capacity}, '>', 1_000_000, '16m zone capacity reported');
 my $p1 = $t->port('B1');
 my $p2 = $t->port('B2');
 is_deeply($web->{upstreams}{app}{servers},
@@ -82,6 +83,8 @@ like($prom, qr/^sticky_session_server_sessions\{zone="web",upstream="app",server
     'sessions per server');
 
 is(StickyTest::status($t->post('/status', 'x=1')), 405, 'only GET and HEAD');
+$r = $t->http("HEAD /status HTTP/1.0\r\nHost: localhost\r\n\r\n");
+is(StickyTest::status($r) . ' ' . length(StickyTest::body($r)), '200 0', 'HEAD: the headers only');
 
 $t->stop;
 done_testing;

@@ -29,6 +29,23 @@ ngx_http_sticky_session_body_no_buffering(ngx_http_request_t *r)
 }
 
 
+/* Keeps the request alive until ngx_http_finalize_request() (a handler that
+ * answers later returns NGX_DONE). */
+void
+ngx_http_sticky_session_hold(ngx_http_request_t *r)
+{
+    r->main->count++;
+}
+
+
+/* Runs ev's handler on the next turn of the event loop. */
+void
+ngx_http_sticky_session_post(ngx_event_t *ev)
+{
+    ngx_post_event(ev, &ngx_posted_events);
+}
+
+
 /* Asks for the body in memory; answers whether it was asked for already. */
 ngx_uint_t
 ngx_http_sticky_session_need_in_memory(ngx_http_request_t *r)

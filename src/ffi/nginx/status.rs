@@ -1,6 +1,8 @@
 //! `sticky_session_status;`: a location handler answering each zone's
 //! counters and live sessions per server, as JSON or (`?format=prometheus`)
-//! in the Prometheus text format.
+//! in the Prometheus text format. Counting the live sessions walks the
+//! tables; the walk goes a slice per turn of the event loop, so a status
+//! request never holds other requests up, however large the zones.
 
 use core::ffi::{c_char, c_void};
 use std::collections::HashMap;
@@ -8,14 +10,15 @@ use std::collections::HashMap;
 use ngx::ffi::{
     ngx_alloc_chain_link, ngx_command_t, ngx_conf_t, ngx_create_temp_buf, ngx_http_conf_ctx_t,
     ngx_http_core_loc_conf_t, ngx_http_core_module, ngx_http_discard_request_body,
-    ngx_http_output_filter, ngx_http_request_t, ngx_http_send_header,
+    ngx_http_finalize_request, ngx_http_output_filter, ngx_http_request_t, ngx_http_send_header,
     ngx_http_upstream_main_conf_t, ngx_http_upstream_module, ngx_http_upstream_rr_peers_t,
-    ngx_http_upstream_srv_conf_t, ngx_int_t, ngx_rwlock_rlock, ngx_rwlock_unlock, NGX_ERROR,
-    NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_ALLOWED, NGX_OK,
+    ngx_http_upstream_srv_conf_t, ngx_int_t, ngx_pool_cleanup_add, ngx_rwlock_rlock,
+    ngx_rwlock_unlock, NGX_DONE, NGX_ERROR, NGX_HTTP_GET, NGX_HTTP_HEAD,
+    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_ALLOWED, NGX_OK,
 };
 
 use super::conf::srv_conf;
-use super::util::{array, bytes, guard, header_only, now};
+use super::util::{array, bytes, guard, header_only, hold, now, post};
 use super::zone::ZoneCtx;
 use crate::status::{render_json, render_prometheus, UpstreamReport, ZoneReport};
 use crate::store::server_id;
@@ -50,26 +53,144 @@ unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
             if rc != NGX_OK as ngx_int_t {
                 return rc;
             }
-            let zones = collect(r);
             let prometheus = bytes(&(*r).args)
                 .split(|&c| c == b'&')
                 .any(|a| a == b"format=prometheus");
-            let (body, ctype): (String, &'static [u8]) = if prometheus {
-                (render_prometheus(&zones), b"text/plain; version=0.0.4")
-            } else {
-                (render_json(&zones), b"application/json")
-            };
-            send(r, body.as_bytes(), ctype)
+            let cln = ngx_pool_cleanup_add((*r).pool, 0);
+            if cln.is_null() {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+            }
+            let walk = Box::into_raw(Box::new(Walk {
+                r,
+                event: core::mem::zeroed(),
+                prometheus,
+                now: now(),
+                zones: zones(r)
+                    .into_iter()
+                    .map(|z| (z, 0, HashMap::new()))
+                    .collect(),
+                zone: 0,
+                at: 0,
+            }));
+            (*cln).handler = Some(drop_walk);
+            (*cln).data = walk.cast();
+            let ev = &raw mut (*walk).event;
+            (*ev).handler = Some(walk_step);
+            (*ev).data = walk.cast();
+            (*ev).log = (*(*r).connection).log;
+            hold(r);
+            post(ev);
+            NGX_DONE as ngx_int_t
         }
     })
 }
 
-/// One report per zone used by a `sticky_session` upstream, in configuration order.
+/// Slots counted per turn of the event loop: well under a millisecond.
+const SLICE: usize = 1 << 16;
+
+/// A status request being answered.
+struct Walk {
+    r: *mut ngx_http_request_t,
+    event: ngx::ffi::ngx_event_t,
+    prometheus: bool,
+    now: u32,
+    /// Each zone, with its live sessions and their count per server so far.
+    zones: Vec<(*const ZoneCtx, u64, HashMap<u32, u64>)>,
+    /// The zone and the slot the walk is at.
+    zone: usize,
+    at: usize,
+}
+
+/// Pool cleanup: frees the walk with its request.
+unsafe extern "C" fn drop_walk(data: *mut c_void) {
+    guard((), || {
+        // SAFETY: the Box::into_raw pointer registered with this cleanup, freed once.
+        drop(unsafe { Box::from_raw(data as *mut Walk) });
+    })
+}
+
+/// One slice of the walk; the last one sends the report and finalizes.
+unsafe extern "C" fn walk_step(ev: *mut ngx::ffi::ngx_event_t) {
+    // SAFETY: ev is the walk's own event; the walk lives in the held request.
+    let w = unsafe { &mut *((*ev).data as *mut Walk) };
+    let r = w.r;
+    let rc = guard(Some(NGX_ERROR as ngx_int_t), || {
+        let mut budget = SLICE;
+        while let Some((zone, entries, per_server)) = w.zones.get_mut(w.zone) {
+            // SAFETY: zones live as long as the cycle, which outlives the request.
+            let table = unsafe { &**zone }.table();
+            let keep = unsafe { &**zone }.keep;
+            let Some(table) = table else {
+                (w.zone, w.at) = (w.zone + 1, 0);
+                continue;
+            };
+            let from = w.at;
+            w.at = table.for_each_live_from(from, budget, w.now, keep, |server| {
+                *entries += 1;
+                *per_server.entry(server).or_insert(0) += 1;
+            });
+            budget -= (w.at - from).min(budget);
+            if w.at >= table.capacity() {
+                (w.zone, w.at) = (w.zone + 1, 0);
+            }
+            if budget == 0 {
+                return None;
+            }
+        }
+        // SAFETY: r is held until finalized below.
+        let reports = unsafe { collect(r, &w.zones) };
+        let (body, ctype): (String, &'static [u8]) = if w.prometheus {
+            (render_prometheus(&reports), b"text/plain; version=0.0.4")
+        } else {
+            (render_json(&reports), b"application/json")
+        };
+        // SAFETY: as above.
+        Some(unsafe { send(r, body.as_bytes(), ctype) })
+    });
+    // SAFETY: the held request: either the next slice, or its end.
+    unsafe {
+        match rc {
+            None => post(ev),
+            Some(rc) => ngx_http_finalize_request(r, rc),
+        }
+    }
+}
+
+/// The zones used by `sticky_session` upstreams, each once, in configuration order.
 ///
 /// # Safety
 /// `r` must be a live request.
-unsafe fn collect(r: *mut ngx_http_request_t) -> Vec<ZoneReport> {
-    let mut reports: Vec<(*const ZoneCtx, ZoneReport, HashMap<u32, u64>)> = Vec::new();
+unsafe fn zones(r: *mut ngx_http_request_t) -> Vec<*const ZoneCtx> {
+    let mut zones: Vec<*const ZoneCtx> = Vec::new();
+    // SAFETY: the upstream main conf and its upstreams live as long as the cycle.
+    unsafe {
+        let umcf = *(*r).main_conf.add(ngx_http_upstream_module.ctx_index)
+            as *const ngx_http_upstream_main_conf_t;
+        for &us in array::<*mut ngx_http_upstream_srv_conf_t>(&(*umcf).upstreams) {
+            let Some(zone) = srv_conf(us)
+                .filter(|scf| scf.enabled)
+                .and_then(|scf| scf.zone_ctx())
+            else {
+                continue;
+            };
+            if !zones.iter().any(|&z| core::ptr::eq(z, zone)) {
+                zones.push(zone);
+            }
+        }
+    }
+    zones
+}
+
+/// One report per zone used by a `sticky_session` upstream, in configuration
+/// order, from the counts `walked` found.
+///
+/// # Safety
+/// `r` must be a live request.
+unsafe fn collect(
+    r: *mut ngx_http_request_t,
+    walked: &[(*const ZoneCtx, u64, HashMap<u32, u64>)],
+) -> Vec<ZoneReport> {
+    let mut reports: Vec<(*const ZoneCtx, ZoneReport)> = Vec::new();
     // SAFETY: the upstream main conf and its upstreams live as long as the cycle.
     unsafe {
         let umcf = *(*r).main_conf.add(ngx_http_upstream_module.ctx_index)
@@ -81,25 +202,24 @@ unsafe fn collect(r: *mut ngx_http_request_t) -> Vec<ZoneReport> {
             }
             let Some(zone) = scf.zone_ctx() else { continue };
             let Some(table) = zone.table() else { continue };
-            let at = match reports.iter().position(|(z, _, _)| core::ptr::eq(*z, zone)) {
+            let Some((_, entries, per_server)) =
+                walked.iter().find(|(z, _, _)| core::ptr::eq(*z, zone))
+            else {
+                continue;
+            };
+            let at = match reports.iter().position(|(z, _)| core::ptr::eq(*z, zone)) {
                 Some(i) => i,
                 None => {
                     let s = table.stats();
                     let load = |c: &core::sync::atomic::AtomicU64| {
                         c.load(core::sync::atomic::Ordering::Relaxed)
                     };
-                    let mut per_server = HashMap::new();
-                    let mut entries = 0;
-                    table.for_each_live(now(), zone.keep, |server| {
-                        entries += 1;
-                        *per_server.entry(server).or_insert(0) += 1;
-                    });
                     reports.push((
                         zone,
                         ZoneReport {
                             name: zone.name(),
                             capacity: table.capacity() as u64,
-                            entries,
+                            entries: *entries,
                             hits: load(&s.hits),
                             misses: load(&s.misses),
                             expired: load(&s.expired),
@@ -110,12 +230,10 @@ unsafe fn collect(r: *mut ngx_http_request_t) -> Vec<ZoneReport> {
                             scan_limited: load(&s.scan_limited),
                             upstreams: Vec::new(),
                         },
-                        per_server,
                     ));
                     reports.len() - 1
                 }
             };
-            let (_, report, per_server) = &mut reports[at];
             let servers = server_names((*us).peer.data as *mut ngx_http_upstream_rr_peers_t)
                 .into_iter()
                 .map(|name| {
@@ -126,13 +244,13 @@ unsafe fn collect(r: *mut ngx_http_request_t) -> Vec<ZoneReport> {
                     (name, n)
                 })
                 .collect();
-            report.upstreams.push(UpstreamReport {
+            reports[at].1.upstreams.push(UpstreamReport {
                 name: String::from_utf8_lossy(bytes(&(*us).host)).into_owned(),
                 servers,
             });
         }
     }
-    reports.into_iter().map(|(_, r, _)| r).collect()
+    reports.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Addresses of the primary and backup servers of round robin's peers.

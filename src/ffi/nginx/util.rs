@@ -16,6 +16,8 @@ extern "C" {
     fn ngx_http_sticky_session_body_no_buffering(r: *mut ngx_http_request_t) -> ngx_uint_t;
     fn ngx_http_sticky_session_need_in_memory(r: *mut ngx_http_request_t) -> ngx_uint_t;
     fn ngx_http_sticky_session_release_in_memory(r: *mut ngx_http_request_t);
+    fn ngx_http_sticky_session_hold(r: *mut ngx_http_request_t);
+    fn ngx_http_sticky_session_post(ev: *mut ngx::ffi::ngx_event_t);
 }
 
 /// `r->header_only`.
@@ -54,6 +56,24 @@ pub unsafe fn need_in_memory(r: *mut ngx_http_request_t) -> bool {
 pub unsafe fn release_in_memory(r: *mut ngx_http_request_t) {
     // SAFETY: guaranteed by the caller; C reads the copy filter's context.
     unsafe { ngx_http_sticky_session_release_in_memory(r) }
+}
+
+/// `r->main->count++`: the request stays alive until it is finalized.
+///
+/// # Safety
+/// `r` must be a live request.
+pub unsafe fn hold(r: *mut ngx_http_request_t) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { ngx_http_sticky_session_hold(r) }
+}
+
+/// Posts `ev` to run on the event loop's next turn.
+///
+/// # Safety
+/// `ev` must stay valid until it has run.
+pub unsafe fn post(ev: *mut ngx::ffi::ngx_event_t) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { ngx_http_sticky_session_post(ev) }
 }
 
 /// Runs `f`, turning a panic into `fallback`: a panic must never unwind into nginx.
