@@ -203,6 +203,16 @@ impl Expiry {
         Expiry { idle, max_age: 0 }
     }
 
+    /// Whether a session last used at `last` should have its last use
+    /// written again at `now`: once 1/64 of the idle timeout has passed (at
+    /// least a second). A hot session is not rewritten on every hit, so
+    /// workers do not bounce its cache line; the idle timeout is kept to
+    /// within 1/64 of itself.
+    #[inline]
+    pub fn refresh_due(&self, last: u32, now: u32) -> bool {
+        now.saturating_sub(last) >= (self.idle / 64).max(1)
+    }
+
     #[inline]
     fn expired(&self, key: u64, val: u64, now: u32) -> bool {
         if now.saturating_sub(time_of(val)) > self.idle {
@@ -352,7 +362,7 @@ impl<'a> Table<'a> {
                     Ordering::Relaxed,
                 );
             }
-            if time_of(val) != now {
+            if exp.refresh_due(time_of(val), now) {
                 // A lost race only means another process refreshed it too.
                 let _ = slot.val.compare_exchange(
                     val,
@@ -404,7 +414,7 @@ impl<'a> Table<'a> {
                 && server_of(val) == server
                 && !exp.expired(word, val, now)
             {
-                if time_of(val) != now {
+                if exp.refresh_due(time_of(val), now) {
                     let _ = slot.val.compare_exchange(
                         val,
                         pack(server, now),
@@ -801,6 +811,32 @@ mod tests {
             t.for_each_live_from(m.slots.len() + 5, 10, 1150, T, |_| {}),
             m.slots.len()
         );
+    }
+
+    #[test]
+    fn a_hit_writes_the_table_only_when_the_last_use_moves_enough() {
+        let m = mem(4);
+        let t = Table::format(&m.header, &m.slots, [1, 2]).unwrap();
+        let exp = Expiry::idle(3600); // refreshed every 56 s
+        let k = t.key(b"hot");
+        t.learn(&m.lock, k, 3, 1000, exp, Bind::Keep);
+        assert_eq!(t.lookup(k, 1000, exp), Lookup::Hit(3)); // out of probation
+        let raw = |t: &Table<'_>| {
+            let s = t.bucket(k).iter().find(|s| id_of(s.key.load(Ordering::Relaxed)) == k).unwrap();
+            (s.key.load(Ordering::Relaxed), s.val.load(Ordering::Relaxed))
+        };
+        let before = raw(&t);
+        for now in 1000..1056 {
+            assert_eq!(t.lookup(k, now, exp), Lookup::Hit(3));
+            assert_eq!(t.learn(&m.lock, k, 3, now, exp, Bind::Keep), Learned::Refreshed);
+        }
+        assert_eq!(raw(&t), before, "56 seconds of hits wrote nothing");
+        assert_eq!(t.lookup(k, 1056, exp), Lookup::Hit(3));
+        assert_eq!(time_of(raw(&t).1), 1056, "then the last use moves");
+        // Still alive a full timeout after the last write, gone after.
+        assert_eq!(t.lookup(k, 1056 + 3600, Expiry::idle(3600)), Lookup::Hit(3));
+        let short = Expiry::idle(30); // below 64 s: every second
+        assert!(short.refresh_due(1000, 1001) && !short.refresh_due(1000, 1000));
     }
 
     #[test]
