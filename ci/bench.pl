@@ -34,7 +34,7 @@ my %port = map { $_ => $t->port($_) } qw(FRONT B1 B2);
 # Everything started here is stopped here, however the run ends.
 my @started;
 END {
-    for my $pidfile ("$dir/front/logs/nginx.pid", "$dir/backend/logs/nginx.pid") {
+    for my $pidfile (map { "$dir/$_/logs/nginx.pid" } qw(front anchor backend)) {
         open my $fh, '<', $pidfile or next;
         my $p = <$fh>;
         kill 'QUIT', $p if $p && $p =~ /^(\d+)/;
@@ -99,6 +99,7 @@ http {
         root $dir/html;
         location ~ ^/(page|php)64k.html\$ { sub_filter SIDPLACEHOLDER \$request_id; sub_filter_once off; }
         location = /learn.html { }
+        location = /setcookie { add_header Set-Cookie "sid=\$arg_id; Path=/"; return 200 "backend \$server_port\\n"; }
         location / { return 200 "backend \$server_port\\n"; }
     }
 }
@@ -181,8 +182,9 @@ sub client {
     return $s;
 }
 sub request {
-    my ($s, $uri) = @_;
-    print $s "GET $uri HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    my ($s, $uri, $header) = @_;
+    $header //= '';
+    print $s "GET $uri HTTP/1.1\r\nHost: localhost\r\n$header\r\n";
     my $head = '';
     while ($head !~ /\r\n\r\n/) {
         sysread($s, my $b, 1) or die "connection closed";
@@ -231,36 +233,42 @@ sub learn_ids {
 }
 
 sub wait_port {
+    my ($port) = @_;
+    $port //= $port{FRONT};
     my $deadline = time + 60;
-    until (IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port{FRONT}")) {
+    until (IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port")) {
         die "front nginx did not start\n" if time > $deadline;
         sleep 0.2;
     }
 }
 
 # --- instructions per request, under callgrind ------------------------------
+# Runs $nginx on $conf_dir's nginx.conf under callgrind; after $prepare->(),
+# measures each [name, port, uri-of-n, header-of-n] of @$measure and calls
+# $check->(name, before) around it when given. Fills %ir.
 my %ir;
-{
+sub callgrind_run {
+    my (%a) = @_;
     my $pid = fork // die;
     if ($pid == 0) {
-        open STDOUT, '>', "$dir/front/callgrind.out.log";
+        open STDOUT, '>', "$a{dir}/callgrind.out.log";
         open STDERR, '>&', \*STDOUT;
         exec 'valgrind', '--tool=callgrind', '--dump-instr=no',
-            "--callgrind-out-file=$dir/front/callgrind.%p.out",
-            $NGINX, '-p', "$dir/front/", '-c', 'nginx.conf', '-g', 'daemon off; master_process off;';
+            "--callgrind-out-file=$a{dir}/callgrind.%p.out",
+            $a{nginx}, '-p', "$a{dir}/", '-c', 'nginx.conf', '-g', 'daemon off; master_process off;';
         die "exec valgrind: $!";
     }
     push @started, $pid;
-    wait_port();
-    learn_ids();
-    my %expect = (hit => ['bench', 'hits'], miss => ['bench', 'misses'], sticky_zk => ['bench_zk', 'hits']);
-    for my $c (@configs) {
-        my ($name, undef, undef, undef, $uri) = @$c;
-        my $before = $expect{$name} && counters($expect{$name}[0]);
-        my $s = client($t->port("F_$name"));
-        request($s, $uri->($_)) for 1 .. $WARM;
+    wait_port($a{port});
+    $a{prepare}->();
+    for my $m (@{ $a{measure} }) {
+        my ($name, $port, $uri, $header) = @$m;
+        $header //= sub { '' };
+        my $state = $a{before} ? $a{before}->($name) : undef;
+        my $s = client($port);
+        request($s, $uri->($_), $header->($_)) for 1 .. $WARM;
         system("callgrind_control -z $pid >/dev/null") == 0 or die "callgrind_control -z failed\n";
-        request($s, $uri->($WARM + $_)) for 1 .. $N;
+        request($s, $uri->($WARM + $_), $header->($WARM + $_)) for 1 .. $N;
         # Event totals since the zero: "Totals: Ir" then "Th 1  1,234,567".
         my $out = `callgrind_control -e Ir $pid 2>&1`;
         my ($total) = $out =~ /Th\s+1\s+([\d,]+)/;
@@ -270,16 +278,103 @@ my %ir;
         # BENCH_PROFILE=1 keeps a callgrind dump per configuration.
         system("callgrind_control --dump=$name $pid >/dev/null") if $ENV{BENCH_PROFILE};
         close $s;
-        if (my $e = $expect{$name}) {
-            my ($zone, $what) = @$e;
-            my $n = counters($zone)->{$what} - $before->{$what};
-            die "$name: $n of " . ($WARM + $N) . " requests counted as $what in zone $zone\n"
-                unless $n == $WARM + $N;
-        }
+        $a{after}->($name, $state) if $a{after};
     }
     kill 'QUIT', $pid;
     waitpid $pid, 0;
     @started = ();
+}
+
+{
+    my %expect = (hit => ['bench', 'hits'], miss => ['bench', 'misses'], sticky_zk => ['bench_zk', 'hits']);
+    callgrind_run(
+        nginx   => $NGINX,
+        dir     => "$dir/front",
+        port    => $port{FRONT},
+        prepare => \&learn_ids,
+        measure => [map { [$_->[0], $t->port("F_$_->[0]"), $_->[4]] } @configs],
+        before  => sub { my $e = $expect{ $_[0] }; $e && counters($e->[0]) },
+        after   => sub {
+            my ($name, $before) = @_;
+            my $e = $expect{$name} or return;
+            my ($zone, $what) = @$e;
+            my $n = counters($zone)->{$what} - $before->{$what};
+            die "$name: $n of " . ($WARM + $N) . " requests counted as $what in zone $zone\n"
+                unless $n == $WARM + $N;
+        },
+    );
+}
+
+# --- the anchor: nginx 1.30's own `sticky learn`, on that nginx --------------
+# Built from ../shared/nginx-src with this module (ci/nginx-version.sh); the
+# same cookie request shape for its sticky learn and for ours, 1,000 sessions
+# each, learned from Set-Cookie.
+my @anchor;
+if (!$ENV{BENCH_NO_ANCHOR}) {
+    my ($build) = grep { m{/} } split /\n/, `$ROOT/ci/nginx-version.sh 1.30.4`;
+    die "bench: nginx 1.30.4 did not build\n" unless $build && -x "$build/objs/nginx";
+    my %p = map { $_ => $t->port("A_$_") } qw(CTL rr nsticky ours);
+    mkdir "$dir/anchor";
+    mkdir "$dir/anchor/logs";
+    write_conf("$dir/anchor/nginx.conf", <<"CONF");
+load_module $build/objs/ngx_http_upstream_sticky_session_module.so;
+worker_processes 1;
+worker_cpu_affinity 01;
+pid logs/nginx.pid;
+error_log logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    upstream rr130      { $servers }
+    upstream nsticky    { sticky learn create=\$upstream_cookie_sid lookup=\$cookie_sid zone=nsticky:16m; $servers }
+    upstream ours130    { sticky_session name=sid zone=ours130:16m lookup=cookie; $servers }
+    server { listen 127.0.0.1:$p{CTL}; location / { return 204; } location = /status { sticky_session_status; } }
+    server { listen 127.0.0.1:$p{rr} backlog=4096; location / { proxy_pass http://rr130; } }
+    server { listen 127.0.0.1:$p{nsticky} backlog=4096; location / { proxy_pass http://nsticky; } }
+    server { listen 127.0.0.1:$p{ours} backlog=4096; location / { proxy_pass http://ours130; } }
+}
+CONF
+    my %home;
+    my $cookie = sub { sprintf "Cookie: sid=known%06d\r\n", 1 + ($_[0] * 7919) % 1000 };
+    @anchor = (
+        [rr130      => 'nginx 1.30: round robin',            $p{rr}],
+        [nsticky130 => 'nginx 1.30: its own sticky learn hit', $p{nsticky}],
+        [ours130    => 'nginx 1.30: sticky_session hit',     $p{ours}],
+    );
+    callgrind_run(
+        nginx   => "$build/objs/nginx",
+        dir     => "$dir/anchor",
+        port    => $p{CTL},
+        prepare => sub {
+            for my $port ($p{nsticky}, $p{ours}) {
+                my $s = client($port);
+                $home{$port}{$_} = request($s, sprintf('/setcookie?id=known%06d', $_)) for 1 .. 1000;
+                close $s;
+            }
+            my $s = client($p{CTL});
+            my ($entries) = request($s, '/status') =~ /"ours130":\{"capacity":\d+,"entries":(\d+)/;
+            close $s;
+            die "bench: ours130 learned ${\ ($entries // 0)} of 1000 sessions\n" unless ($entries // 0) == 1000;
+        },
+        measure => [map { [$_->[0], $_->[2], sub { '/x' }, $cookie] } @anchor],
+        # Both sticky methods really route by the session: each of 50
+        # sessions answered by the server that issued it.
+        after => sub {
+            my ($name) = @_;
+            my ($port) = map { $_->[2] } grep { $_->[0] eq $name } @anchor;
+            return unless $home{$port};
+            my $s = client($port);
+            for my $id (map { 1 + $_ * 19 } 0 .. 49) {
+                my $got = request($s, '/x', sprintf("Cookie: sid=known%06d\r\n", $id));
+                die "bench: $name sent session $id to $got, not to $home{$port}{$id}"
+                    unless $got eq $home{$port}{$id};
+            }
+            close $s;
+        },
+    );
 }
 
 # --- req/s and p99 with wrk, interleaved -------------------------------------
@@ -313,7 +408,7 @@ kill 'QUIT', $bpid if $bpid;
 sub median { my @s = sort { $a <=> $b } @_; @s ? $s[$#s / 2] : 0 }
 
 printf "\n%-14s %-38s %14s %10s %10s\n", 'config', 'what', 'instr/request', 'req/s', 'p99 (us)';
-for my $c (@configs) {
+for my $c (@configs, @anchor) {
     my ($name, $what) = @$c;
     printf "%-14s %-38s %14.0f %10s %10s\n", $name, $what, $ir{$name},
         $wrk{$name} ? sprintf('%.0f', median(@{ $wrk{$name}{rps} })) : '-',
@@ -333,5 +428,10 @@ my @ratios = (
     [learnphp64k_vs_subfilter64k => 'learnphp64k', 'subfilter64k'],
     [learnall64k_vs_roundrobin64k => 'learnall64k', 'roundrobin64k'],
     [zone_keepalive_vs_plain => 'sticky_zk', 'rr_zk'],
+    @anchor ? (
+        [hit_vs_nginx_sticky_learn => 'ours130', 'nsticky130'],
+        [nginx_sticky_learn_vs_roundrobin => 'nsticky130', 'rr130'],
+        [hit_vs_roundrobin_on_1_30 => 'ours130', 'rr130'],
+    ) : (),
 );
 printf "RATIO %s %.3f\n", $_->[0], $ir{ $_->[1] } / $ir{ $_->[2] } for @ratios;
