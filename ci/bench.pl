@@ -137,8 +137,12 @@ for my $c (@configs) {
     $front_servers .= "    server { listen 127.0.0.1:$listen backlog=4096;"
         . " location / { proxy_pass http://$upstream; $extra } }\n";
 }
-my $front_conf = <<"CONF";
-load_module $MODULE;
+# What every front configuration starts with: one worker on the first core,
+# keep-alive to the client and to the backends.
+sub front_head {
+    my ($module) = @_;
+    return <<"HEAD";
+load_module $module;
 worker_processes 1;
 worker_cpu_affinity 01;
 pid logs/nginx.pid;
@@ -149,6 +153,9 @@ http {
     keepalive_requests 1000000;
     proxy_http_version 1.1;
     proxy_set_header Connection "";
+HEAD
+}
+my $front_conf = front_head($MODULE) . <<"CONF";
     upstream rr        { $servers }
     upstream hash      { hash \$arg_sid consistent; $servers }
     upstream sticky    { sticky_session name=sid zone=bench:16m; $servers }
@@ -316,18 +323,7 @@ if (!$ENV{BENCH_NO_ANCHOR}) {
     my %p = map { $_ => $t->port("A_$_") } qw(CTL rr nsticky ours);
     mkdir "$dir/anchor";
     mkdir "$dir/anchor/logs";
-    write_conf("$dir/anchor/nginx.conf", <<"CONF");
-load_module $build/objs/ngx_http_upstream_sticky_session_module.so;
-worker_processes 1;
-worker_cpu_affinity 01;
-pid logs/nginx.pid;
-error_log logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    proxy_http_version 1.1;
-    proxy_set_header Connection "";
+    write_conf("$dir/anchor/nginx.conf", front_head("$build/objs/ngx_http_upstream_sticky_session_module.so") . <<"CONF");
     upstream rr130      { $servers }
     upstream nsticky    { sticky learn create=\$upstream_cookie_sid lookup=\$cookie_sid zone=nsticky:16m; $servers }
     upstream ours130    { sticky_session name=sid zone=ours130:16m lookup=cookie; $servers }

@@ -822,13 +822,20 @@ mod tests {
         t.learn(&m.lock, k, 3, 1000, exp, Bind::Keep);
         assert_eq!(t.lookup(k, 1000, exp), Lookup::Hit(3)); // out of probation
         let raw = |t: &Table<'_>| {
-            let s = t.bucket(k).iter().find(|s| id_of(s.key.load(Ordering::Relaxed)) == k).unwrap();
+            let s = t
+                .bucket(k)
+                .iter()
+                .find(|s| id_of(s.key.load(Ordering::Relaxed)) == k)
+                .unwrap();
             (s.key.load(Ordering::Relaxed), s.val.load(Ordering::Relaxed))
         };
         let before = raw(&t);
         for now in 1000..1056 {
             assert_eq!(t.lookup(k, now, exp), Lookup::Hit(3));
-            assert_eq!(t.learn(&m.lock, k, 3, now, exp, Bind::Keep), Learned::Refreshed);
+            assert_eq!(
+                t.learn(&m.lock, k, 3, now, exp, Bind::Keep),
+                Learned::Refreshed
+            );
         }
         assert_eq!(raw(&t), before, "56 seconds of hits wrote nothing");
         assert_eq!(t.lookup(k, 1056, exp), Lookup::Hit(3));

@@ -293,9 +293,9 @@ unsafe fn nginx_sticky_in(
     cycle: *const ngx::ffi::ngx_cycle_t,
     us: *const ngx_http_upstream_srv_conf_t,
 ) -> bool {
-    // SAFETY: cycle->modules holds modules_n module pointers, each with a
-    // NUL-terminated name; HTTP modules have their ctx_index assigned and a
-    // slot in every upstream's srv_conf array by now.
+    // cycle->modules holds modules_n modules with NUL-terminated names; HTTP
+    // modules have their ctx_index and a slot in every upstream's srv_conf.
+    // SAFETY: as above.
     unsafe {
         let confs = (*us).srv_conf;
         if confs.is_null() || (*cycle).modules.is_null() {

@@ -118,8 +118,8 @@ unsafe extern "C" fn walk_step(ev: *mut ngx::ffi::ngx_event_t) {
         let mut budget = SLICE;
         while let Some((zone, entries, per_server)) = w.zones.get_mut(w.zone) {
             // SAFETY: zones live as long as the cycle, which outlives the request.
-            let table = unsafe { &**zone }.table();
-            let keep = unsafe { &**zone }.keep;
+            let zone = unsafe { &**zone };
+            let (table, keep) = (zone.table(), zone.keep);
             let Some(table) = table else {
                 (w.zone, w.at) = (w.zone + 1, 0);
                 continue;

@@ -158,9 +158,9 @@ struct SaveJob {
 
 impl SaveJob {
     fn run(&self) -> std::io::Result<()> {
-        // SAFETY: the zone stays mapped until this process exits, and the
-        // process joins the saving thread before (exit_process); readers of
-        // the table need no lock.
+        // The zone stays mapped until this process exits, which joins the
+        // saving thread first (exit_process); readers of the table take no lock.
+        // SAFETY: as above.
         let table = unsafe {
             Table::attach(
                 &*(self.header as *const Header),
