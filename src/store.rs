@@ -535,8 +535,13 @@ impl<'a> Table<'a> {
 
     /// Every live session as its raw key word and payload, for carrying a
     /// table over to a resized zone or into a state file. Walks the whole table.
-    pub fn for_each_entry(&self, now: u32, exp: Expiry, mut f: impl FnMut(u64, u64)) {
-        for slot in self.slots {
+    pub fn for_each_entry(&self, now: u32, exp: Expiry, f: impl FnMut(u64, u64)) {
+        Self::entries_in(self.slots, now, exp, f);
+    }
+
+    /// Every live session among `slots`, as its key word and payload.
+    fn entries_in(slots: &[Slot], now: u32, exp: Expiry, mut f: impl FnMut(u64, u64)) {
+        for slot in slots {
             let word = slot.key.load(Ordering::Acquire);
             if word == 0 {
                 continue;
@@ -581,18 +586,8 @@ impl<'a> Table<'a> {
         mut f: impl FnMut(u32),
     ) -> usize {
         let end = from.saturating_add(count).min(self.slots.len());
-        for slot in self.slots.get(from..end).unwrap_or(&[]) {
-            let word = slot.key.load(Ordering::Acquire);
-            if word == 0 {
-                continue;
-            }
-            let val = slot.val.load(Ordering::Acquire);
-            if id_of(slot.key.load(Ordering::Acquire)) == id_of(word)
-                && !exp.expired(word, val, now)
-            {
-                f(server_of(val));
-            }
-        }
+        let slice = self.slots.get(from..end).unwrap_or(&[]);
+        Self::entries_in(slice, now, exp, |_, val| f(server_of(val)));
         end.max(from.min(self.slots.len()))
     }
 }
