@@ -254,6 +254,7 @@ sub wait_port {
 # measures each [name, port, uri-of-n, header-of-n] of @$measure and calls
 # $check->(name, before) around it when given. Fills %ir.
 my %ir;
+my $writes_per_hit;
 sub callgrind_run {
     my (%a) = @_;
     my $pid = fork // die;
@@ -305,9 +306,12 @@ sub callgrind_run {
             my ($name, $before) = @_;
             my $e = $expect{$name} or return;
             my ($zone, $what) = @$e;
-            my $n = counters($zone)->{$what} - $before->{$what};
+            my $now = counters($zone);
+            my $n = $now->{$what} - $before->{$what};
             die "$name: $n of " . ($WARM + $N) . " requests counted as $what in zone $zone\n"
                 unless $n == $WARM + $N;
+            $writes_per_hit = ($now->{refreshes} - $before->{refreshes}) / ($WARM + $N)
+                if $name eq 'hit';
         },
     );
 }
@@ -414,6 +418,8 @@ print "callgrind dumps: $dir/front/callgrind.*.out.* (one per configuration, in 
     if $ENV{BENCH_PROFILE};
 print "\n(instructions: callgrind, $N requests after $WARM warm-up, one keep-alive client;"
     . " req/s, p99: wrk -c8, median of $ROUNDS interleaved ${SECONDS}s rounds)\n\n";
+printf "table writes per hit (last-use refreshes / hits): %.3f\n\n", $writes_per_hit
+    if defined $writes_per_hit;
 my @ratios = (
     [hit_vs_roundrobin => 'hit', 'roundrobin'],
     [miss_vs_roundrobin => 'miss', 'roundrobin'],

@@ -28,6 +28,8 @@ pub struct ZoneReport {
     pub unscanned: u64,
     /// Responses whose scan stopped at `max_scan=`.
     pub scan_limited: u64,
+    /// Last-use updates written by lookups.
+    pub refreshes: u64,
     /// The upstreams using the zone.
     pub upstreams: Vec<UpstreamReport>,
 }
@@ -42,7 +44,7 @@ pub struct UpstreamReport {
 }
 
 impl ZoneReport {
-    fn counters(&self) -> [(&'static str, &'static str, u64, &'static str); 10] {
+    fn counters(&self) -> [(&'static str, &'static str, u64, &'static str); 11] {
         [
             (
                 "capacity",
@@ -103,6 +105,12 @@ impl ZoneReport {
                 "counter",
                 self.scan_limited,
                 "Responses whose scan stopped at max_scan bytes.",
+            ),
+            (
+                "refreshes",
+                "counter",
+                self.refreshes,
+                "Last-use updates written to the table by lookups.",
             ),
         ]
     }
@@ -226,6 +234,7 @@ mod tests {
             evicted: 0,
             unscanned: 5,
             scan_limited: 2,
+            refreshes: 3,
             upstreams: vec![UpstreamReport {
                 name: "app\"x".into(),
                 servers: vec![("10.0.0.1:80".into(), 2), ("10.0.0.2:80".into(), 1)],
@@ -238,7 +247,7 @@ mod tests {
         assert_eq!(
             render_json(&sample()),
             "{\"zones\":{\"shop\":{\"capacity\":65536,\"entries\":3,\"hits\":10,\"misses\":2,\
-             \"expired\":1,\"learned\":4,\"rebound\":1,\"evicted\":0,\"unscanned\":5,\"scan_limited\":2,\
+             \"expired\":1,\"learned\":4,\"rebound\":1,\"evicted\":0,\"unscanned\":5,\"scan_limited\":2,\"refreshes\":3,\
              \"upstreams\":{\"app\\\"x\":{\"servers\":{\"10.0.0.1:80\":2,\"10.0.0.2:80\":1}}}}}}\n"
         );
         assert_eq!(render_json(&[]), "{\"zones\":{}}\n");

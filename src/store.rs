@@ -73,6 +73,9 @@ pub struct Stats {
     pub evict_logged_at: AtomicU64,
     /// Responses whose scan stopped at `max_scan=` bytes.
     pub scan_limited: AtomicU64,
+    /// Last-use updates written by lookups (a hit writes only when the
+    /// stored time is 1/64 of the idle timeout old).
+    pub refreshes: AtomicU64,
 }
 
 /// Seconds between two warnings that a zone is full.
@@ -364,12 +367,15 @@ impl<'a> Table<'a> {
             }
             if exp.refresh_due(time_of(val), now) {
                 // A lost race only means another process refreshed it too.
-                let _ = slot.val.compare_exchange(
+                let written = slot.val.compare_exchange(
                     val,
                     pack(server_of(val), now),
                     Ordering::AcqRel,
                     Ordering::Relaxed,
                 );
+                if written.is_ok() {
+                    self.header.stats.refreshes.fetch_add(1, Ordering::Relaxed);
+                }
             }
             return Lookup::Hit(server_of(val));
         }

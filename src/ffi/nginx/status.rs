@@ -228,6 +228,7 @@ unsafe fn collect(
                             evicted: load(&s.evicted),
                             unscanned: load(&s.unscanned),
                             scan_limited: load(&s.scan_limited),
+                            refreshes: load(&s.refreshes),
                             upstreams: Vec::new(),
                         },
                     ));
