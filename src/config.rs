@@ -99,6 +99,10 @@ pub struct Directive<'a> {
     pub state: Option<&'a [u8]>,
     /// `save_every=TIME`: seconds between two periodic writes of the state file.
     pub save_every: u32,
+    /// `create=$variable`, repeatable: variables (names without `$`)
+    /// evaluated when a response's header arrives, each naming an id the
+    /// response hands out (e.g. `$upstream_http_mcp_session_id`).
+    pub create: Vec<&'a [u8]>,
     /// `learn=`: how many of a response's ids are learned.
     pub learn: Learn,
     /// `max_scan=`: body bytes scanned per response, after inflating.
@@ -152,6 +156,8 @@ pub enum ConfigError {
     InvalidState(String),
     /// `save_every=` not a time of at least 1s, or without `state=`.
     InvalidSaveEvery(String),
+    /// `create=` not a `$variable`, or more than [`MAX_LIST`] of them.
+    InvalidCreate(String),
     /// `learn=` other than first/all.
     InvalidLearn(String),
     /// `max_scan=` not a size of at least 1k.
@@ -188,6 +194,10 @@ impl fmt::Display for ConfigError {
                 write!(f, "invalid fallback \"{p}\" (\"on\" or \"off\")")
             }
             ConfigError::InvalidState(p) => write!(f, "invalid state file \"{p}\""),
+            ConfigError::InvalidCreate(p) => write!(
+                f,
+                "invalid create \"{p}\" (a $variable, at most {MAX_LIST} create parameters)"
+            ),
             ConfigError::InvalidSaveEvery(p) => {
                 write!(f, "invalid save_every \"{p}\" (a time of at least 1s, with \"state\")")
             }
@@ -223,6 +233,7 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
     let mut learn = None;
     let mut max_scan = None;
     let mut save_every = None;
+    let mut create = Vec::new();
 
     for &arg in args {
         if let Some(v) = arg.strip_prefix(b"name=") {
@@ -301,6 +312,11 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
                 b"all" => Learn::All,
                 _ => return Err(ConfigError::InvalidLearn(lossy(v))),
             });
+        } else if let Some(v) = arg.strip_prefix(b"create=") {
+            match v.strip_prefix(b"$").filter(|n| valid_variable(n)) {
+                Some(name) if create.len() < MAX_LIST => create.push(name),
+                _ => return Err(ConfigError::InvalidCreate(lossy(v))),
+            }
         } else if let Some(v) = arg.strip_prefix(b"save_every=") {
             if save_every.is_some() {
                 return Err(ConfigError::Duplicate("save_every"));
@@ -344,7 +360,13 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
         learn: learn.unwrap_or_default(),
         max_scan: max_scan.unwrap_or(DEFAULT_MAX_SCAN),
         save_every: save_every.unwrap_or(crate::state::DEFAULT_SAVE_EVERY),
+        create,
     })
+}
+
+/// An nginx variable name (without `$`).
+fn valid_variable(name: &[u8]) -> bool {
+    !name.is_empty() && name.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
 fn parse_lookup(v: &[u8]) -> Option<Vec<Source<'_>>> {
@@ -356,12 +378,7 @@ fn parse_lookup(v: &[u8]) -> Option<Vec<Source<'_>>> {
             b"body" => Source::Body,
             b"cookie" => Source::Cookie,
             _ => {
-                let name = word.strip_prefix(b"$")?;
-                let ok = !name.is_empty()
-                    && name.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_');
-                if !ok {
-                    return None;
-                }
+                let name = word.strip_prefix(b"$").filter(|n| valid_variable(n))?;
                 Source::Variable(name)
             }
         };
@@ -496,6 +513,15 @@ mod tests {
         assert_eq!((d.max_age, d.state), (0, None));
         assert_eq!(d.max_scan, DEFAULT_MAX_SCAN);
         assert_eq!(parse(&args("max_scan=64k")).unwrap().max_scan, 64 << 10);
+        let d = parse(&args(
+            "create=$upstream_http_mcp_session_id create=$sent_id",
+        ))
+        .unwrap();
+        assert_eq!(
+            d.create,
+            vec![&b"upstream_http_mcp_session_id"[..], b"sent_id"]
+        );
+        assert!(parse(&args("")).unwrap().create.is_empty());
     }
 
     #[test]
@@ -600,6 +626,14 @@ mod tests {
             ("save_every=5m", "invalid save_every \"300\" (a time of at least 1s, with \"state\")"),
             ("max_id_len=513", "invalid max_id_len \"513\" (1-512)"),
             ("max_scan=512", "invalid max_scan \"512\" (a size of at least 1k)"),
+            (
+                "create=upstream_http_x",
+                "invalid create \"upstream_http_x\" (a $variable, at most 8 create parameters)",
+            ),
+            (
+                "create=$a-b",
+                "invalid create \"$a-b\" (a $variable, at most 8 create parameters)",
+            ),
             ("max_scan=lots", "invalid max_scan \"lots\" (a size of at least 1k)"),
             ("max_scan=1m max_scan=2m", "duplicate \"max_scan\" parameter"),
             (

@@ -249,7 +249,8 @@ sub post {
     my ($self, $uri, $body, %opt) = @_;
     my $host = $opt{host} // 'localhost';
     my $type = $opt{type} // 'application/x-www-form-urlencoded';
-    return $self->http("POST $uri HTTP/1.0\r\nHost: $host\r\nContent-Type: $type\r\n"
+    my $extra = join '', map { "$_: $opt{headers}{$_}\r\n" } sort keys %{ $opt{headers} || {} };
+    return $self->http("POST $uri HTTP/1.0\r\nHost: $host\r\nContent-Type: $type\r\n$extra"
         . "Content-Length: " . length($body) . "\r\n\r\n$body", %opt);
 }
 

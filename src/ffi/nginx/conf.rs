@@ -35,6 +35,8 @@ pub struct SrvConf {
     pub patterns: Option<Patterns>,
     /// Where a request's id is looked for, in order.
     pub lookup: Vec<Source>,
+    /// `create=` variables (indexes), evaluated when a response header arrives.
+    pub create: Vec<ngx_uint_t>,
     /// Content types whose bodies are scanned.
     pub types: Types,
     /// How many of a response's ids are learned.
@@ -64,6 +66,7 @@ impl Default for SrvConf {
             zone: null_mut(),
             patterns: None,
             lookup: Vec::new(),
+            create: Vec::new(),
             types: Types::default(),
             learn: Learn::First,
             max_scan: config::DEFAULT_MAX_SCAN,

@@ -15,6 +15,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::conf::{srv_conf, SrvConf};
 use super::context::{request_ctx, PoolCarry, RequestCtx};
+use super::request::variable_id;
 use super::util::{bytes, guard, header_only, need_in_memory, release_in_memory};
 use crate::inflate::Inflater;
 use crate::response::{body_coding, header_ids, scan_mode, BodyCoding};
@@ -115,6 +116,14 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
             if flow.is_break() {
                 // learn=first, and the headers taught the response's id.
                 return;
+            }
+        }
+        // create=$variable: ids named by variables, e.g. a custom header's.
+        for &index in &scf.create {
+            if let Some(id) = variable_id(r, index, scf.max_id_len) {
+                if learn(ctx, scf, log, id).is_break() {
+                    return;
+                }
             }
         }
 

@@ -238,20 +238,20 @@ unsafe extern "C" fn sticky_session(
                     config::Source::Path => Source::Path,
                     config::Source::Body => Source::Body,
                     config::Source::Cookie => Source::Cookie,
-                    config::Source::Variable(name) => {
-                        let mut name = ngx_str_t {
-                            len: name.len(),
-                            data: name.as_ptr() as *mut u8,
-                        };
-                        // nginx copies the name; an unknown variable fails at the end of configuration.
-                        let index = ngx::ffi::ngx_http_get_variable_index(cf, &mut name);
-                        if index == NGX_ERROR as ngx_int_t {
-                            return ngx::core::NGX_CONF_ERROR as *mut c_char;
-                        }
-                        Source::Variable(index as ngx_uint_t)
-                    }
+                    config::Source::Variable(name) => match variable_index(cf, name) {
+                        Some(index) => Source::Variable(index),
+                        None => return ngx::core::NGX_CONF_ERROR as *mut c_char,
+                    },
                 });
             }
+            let mut create = Vec::with_capacity(d.create.len());
+            for name in &d.create {
+                match variable_index(cf, name) {
+                    Some(index) => create.push(index),
+                    None => return ngx::core::NGX_CONF_ERROR as *mut c_char,
+                }
+            }
+            scf.create = create;
 
             scf.enabled = true;
             scf.lookup = lookup;
@@ -281,6 +281,21 @@ unsafe extern "C" fn sticky_session(
             null_mut()
         }
     })
+}
+
+/// The index of variable `name` (without `$`); nginx copies the name, and
+/// an unknown variable fails at the end of configuration with its name.
+///
+/// # Safety
+/// `cf` must be the configuration being read.
+unsafe fn variable_index(cf: *mut ngx_conf_t, name: &[u8]) -> Option<ngx_uint_t> {
+    let mut name = ngx_str_t {
+        len: name.len(),
+        data: name.as_ptr() as *mut u8,
+    };
+    // SAFETY: per the contract; the name is only read.
+    let index = unsafe { ngx::ffi::ngx_http_get_variable_index(cf, &mut name) };
+    (index != NGX_ERROR as ngx_int_t).then_some(index as ngx_uint_t)
 }
 
 /// Whether nginx's own `sticky` (1.29.6+) is configured in `us`. Its server

@@ -55,15 +55,31 @@ pub unsafe fn candidates<'a>(
                 Some(body) => query_ids(body, names, max_len, f),
                 None => false,
             },
-            Source::Variable(index) => {
-                let v = ngx_http_get_indexed_variable(r, index);
-                if v.is_null() || (*v).not_found() != 0 || (*v).data.is_null() {
-                    return false;
-                }
-                let value: &'a [u8] = core::slice::from_raw_parts((*v).data, (*v).len() as usize);
-                crate::id::valid_id(value, max_len) && f(value)
-            }
+            Source::Variable(index) => match variable_id(r, index, max_len) {
+                Some(id) => f(id),
+                None => false,
+            },
         }
+    }
+}
+
+/// The value of variable `index` for `r`, if it is a valid id.
+///
+/// # Safety
+/// `r` must be a live request and `index` a variable index of its configuration.
+pub unsafe fn variable_id<'a>(
+    r: *mut ngx_http_request_t,
+    index: ngx_uint_t,
+    max_len: usize,
+) -> Option<&'a [u8]> {
+    // SAFETY: nginx evaluates (or returns the cached) value in the request's pool.
+    unsafe {
+        let v = ngx_http_get_indexed_variable(r, index);
+        if v.is_null() || (*v).not_found() != 0 || (*v).data.is_null() {
+            return None;
+        }
+        let value: &'a [u8] = core::slice::from_raw_parts((*v).data, (*v).len() as usize);
+        crate::id::valid_id(value, max_len).then_some(value)
     }
 }
 
