@@ -65,6 +65,17 @@ const RECENT_MAX: usize = 64;
 pub struct Recent {
     len: u8,
     bytes: [u8; RECENT_MAX],
+    /// A JSON member whose name ended the last region, awaiting the rest.
+    json: Json,
+}
+
+/// What a JSON member `"NAME": "ID"` still needs after the bytes seen so
+/// far: `Colon` after the name's closing quote, `Value` after the colon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Json {
+    None,
+    Colon,
+    Value,
 }
 
 impl Recent {
@@ -73,6 +84,7 @@ impl Recent {
         Recent {
             len: 0,
             bytes: [0; RECENT_MAX],
+            json: Json::None,
         }
     }
 
@@ -214,6 +226,15 @@ impl Patterns {
         recent: &mut Recent,
         found: &mut impl FnMut(&[u8]) -> Flow,
     ) -> Flow {
+        if recent.json != Json::None {
+            // A member whose name ended the previous region.
+            let (id, state) = self.json_rest(region, recent.json);
+            recent.json = state;
+            if let Some(id) = id {
+                recent.remember(id);
+                found(id)?;
+            }
+        }
         for needle in &self.needles {
             let name = needle.needle();
             let mut judged = Judged::default();
@@ -225,6 +246,19 @@ impl Patterns {
                             return Flow::Continue(());
                         }
                         self.link_at(mode, region, m, name.len(), host, judged)
+                    }
+                    Some(b'"') if m > 0 && region[m - 1] == b'"' => {
+                        // `"NAME"`: a JSON member's key, or a form field's name.
+                        let (id, state) = self.json_rest(&region[after + 1..], Json::Colon);
+                        if state != Json::None {
+                            // The region ended inside the member.
+                            recent.json = state;
+                        }
+                        match id {
+                            Some(id) => Some(id),
+                            None if mode == Mode::Html => self.field_at(region, m, name, judged),
+                            None => None,
+                        }
                     }
                     _ if mode == Mode::Html => self.field_at(region, m, name, judged),
                     _ => None,
@@ -262,6 +296,35 @@ impl Patterns {
             }
         }
         Flow::Continue(())
+    }
+
+    /// The rest of a JSON member `"NAME": "ID"` in `s`, from `state` (after
+    /// the name's closing quote: `Colon`; after the colon: `Value`): the id,
+    /// or, when `s` ends before the member does, what it still awaits.
+    /// Anything else (a number, an object, an escaped or overlong string)
+    /// holds no id.
+    fn json_rest<'a>(&self, s: &'a [u8], mut state: Json) -> (Option<&'a [u8]>, Json) {
+        let mut i = 0;
+        loop {
+            i += s[i..].iter().take_while(|&&c| is_space(c)).count();
+            let Some(&c) = s.get(i) else {
+                return (None, state);
+            };
+            match (state, c) {
+                (Json::Colon, b':') => {
+                    state = Json::Value;
+                    i += 1;
+                }
+                (Json::Value, b'"') => {
+                    let v = &s[i + 1..];
+                    let n = id_len(&v[..v.len().min(self.max_id_len + 1)]);
+                    let id =
+                        (n > 0 && n <= self.max_id_len && v.get(n) == Some(&b'"')).then(|| &v[..n]);
+                    return (id, Json::None);
+                }
+                _ => return (None, Json::None),
+            }
+        }
     }
 
     /// A link parameter `NAME=ID` at `m`, in a same-site URL of its token.
@@ -701,6 +764,9 @@ impl<S: CarryStore> Scanner<S> {
     fn skip_token(&mut self) {
         self.state = Carry::Overlong;
         self.carry_len = 0;
+        // Whatever follows an overlong token is not the value of a member
+        // whose name preceded it.
+        self.recent.json = Json::None;
     }
 
     /// Appends to the carry; the caller guarantees it fits.
@@ -876,6 +942,48 @@ mod tests {
         let page =
             "<div class=\"c\"><p>Lorem ipsum inside consider side = sid</p></div>\n".repeat(50);
         assert!(scan_chunks(&p, &[page.as_bytes()]).is_empty());
+    }
+
+    #[test]
+    fn json_members() {
+        let p = patterns(&["sid", "sessionId"]);
+        let cases: [(&str, &[&str]); 16] = [
+            (r#"{"sid":"abc"}"#, &["abc"]),
+            (r#"{"sid" : "abc1"}"#, &["abc1"]),
+            ("{\n  \"sid\":\n\t\"abc2\"\n}", &["abc2"]),
+            (r#"{"data":{"user":{"sid":"deep1"}}}"#, &["deep1"]),
+            (
+                r#"0{"sid":"Ab3_x-9","upgrades":["websocket"],"pingInterval":25000}"#,
+                &["Ab3_x-9"],
+            ),
+            (r#"{"sessionId": "S-77", "other": "x"}"#, &["S-77"]),
+            (r#"{"xsid":"no1","sidx":"no2","sid_":"no3"}"#, &[]),
+            (r#"{"sid":123}"#, &[]),
+            (r#"{"sid":{"a":"no4"}}"#, &[]),
+            (r#"{"sid":null}"#, &[]),
+            (r#"{"sid":"a\"b"}"#, &[]),
+            (r#"{"sid":"has space"}"#, &[]),
+            (r#"{"sid": "#, &[]),
+            (r#"{"sid" "no5"}"#, &[]),
+            (r#"["sid","no6"]"#, &[]),
+            (
+                r#"{"sid":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}"#,
+                &[],
+            ),
+        ];
+        for (body, want) in cases {
+            for mode in [Mode::Text, Mode::Html] {
+                assert_eq!(
+                    scan_all_ways_mode(&p, mode, body.as_bytes()),
+                    want,
+                    "{mode:?} {body}"
+                );
+            }
+        }
+        // In markup: inline scripts, and form fields still read as before.
+        let html =
+            r#"<script>var s = {"sid": "js1"};</script><input type=hidden name="sid" value="f1">"#;
+        assert_eq!(scan_all_ways(&p, html.as_bytes()), vec!["f1", "js1"]);
     }
 
     #[test]
