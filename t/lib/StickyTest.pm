@@ -307,7 +307,8 @@ sub dns {
 }
 
 # Starts a forked backend on $port (on 127.0.0.1, or on addr => ...). $handler gets (method, uri, headers
-# hashref, body) and returns (status_line_and_headers, [body pieces]). Pieces
+# hashref, body) and returns (status_line_and_headers, [body pieces], and
+# optionally a sub that gets the socket afterwards, e.g. after a 101). Pieces
 # are written separately with a pause, so nginx reads them as separate buffers.
 sub backend {
     my ($self, $port, $handler, %opt) = @_;
@@ -339,12 +340,14 @@ sub backend {
                 last unless $n;
                 $body .= $buf;
             }
-            my ($resp_head, $pieces) = $handler->($method // '', $uri // '', \%hdr, $body);
+            my ($resp_head, $pieces, $after) = $handler->($method // '', $uri // '', \%hdr, $body);
             syswrite $c, $resp_head;
             for my $p (@$pieces) {
                 sleep($opt{pause} // 0.02);
                 syswrite $c, $p;
             }
+            # An upgraded connection (101): the handler's code talks on it.
+            $after->($c) if $after;
             close $c;
         }
         exit 0;
