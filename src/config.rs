@@ -240,7 +240,12 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
             if names.len() == MAX_NAMES {
                 return Err(ConfigError::TooManyNames);
             }
-            if !names.push(v) {
+            // name=REQUEST[:RESPONSE_KEY]
+            let (name, key) = match v.iter().position(|&c| c == b':') {
+                Some(i) => (&v[..i], Some(&v[i + 1..])),
+                None => (v, None),
+            };
+            if !names.push(name) || key.is_some_and(|k| !names.push_key(k)) {
                 return Err(ConfigError::InvalidName(lossy(v)));
             }
         } else if let Some(v) = arg.strip_prefix(b"zone=") {
@@ -513,6 +518,12 @@ mod tests {
         assert_eq!((d.max_age, d.state), (0, None));
         assert_eq!(d.max_scan, DEFAULT_MAX_SCAN);
         assert_eq!(parse(&args("max_scan=64k")).unwrap().max_scan, 64 << 10);
+        let d = parse(&args("name=id:connectionToken name=sid")).unwrap();
+        assert_eq!(d.names.iter().collect::<Vec<_>>(), vec![&b"id"[..], b"sid"]);
+        assert_eq!(
+            d.names.responses().collect::<Vec<_>>(),
+            vec![&b"id"[..], b"sid", b"connectionToken"]
+        );
         let d = parse(&args(
             "create=$upstream_http_mcp_session_id create=$sent_id",
         ))
@@ -626,6 +637,14 @@ mod tests {
             ("save_every=5m", "invalid save_every \"300\" (a time of at least 1s, with \"state\")"),
             ("max_id_len=513", "invalid max_id_len \"513\" (1-512)"),
             ("max_scan=512", "invalid max_scan \"512\" (a size of at least 1k)"),
+            (
+                "name=id:",
+                "invalid name \"id:\" (1-32 characters: letters, digits, \"_\", \"-\", \".\")",
+            ),
+            (
+                "name=id:id",
+                "invalid name \"id:id\" (1-32 characters: letters, digits, \"_\", \"-\", \".\")",
+            ),
             (
                 "create=upstream_http_x",
                 "invalid create \"upstream_http_x\" (a $variable, at most 8 create parameters)",

@@ -130,7 +130,7 @@ pub fn set_cookie_id<'a>(value: &'a [u8], names: &Names, max_len: usize) -> Opti
     let first = parts.next()?.trim_ascii();
     let eq = first.iter().position(|&c| c == b'=')?;
     let (name, v) = (first[..eq].trim_ascii(), first[eq + 1..].trim_ascii());
-    if !names.iter().any(|n| n == name) {
+    if !names.responses().any(|n| n == name) {
         return None;
     }
     let v = v

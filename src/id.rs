@@ -55,6 +55,11 @@ pub struct Names {
     len: u8,
     lens: [u8; MAX_NAMES],
     bytes: [[u8; MAX_NAME_LEN]; MAX_NAMES],
+    /// Keys that hand an id out in responses only (`name=id:connectionToken`:
+    /// the response's `"connectionToken"`, later requests' `?id=`).
+    keys: u8,
+    key_lens: [u8; MAX_NAMES],
+    key_bytes: [[u8; MAX_NAME_LEN]; MAX_NAMES],
 }
 
 impl Names {
@@ -64,6 +69,9 @@ impl Names {
             len: 0,
             lens: [0; MAX_NAMES],
             bytes: [[0; MAX_NAME_LEN]; MAX_NAMES],
+            keys: 0,
+            key_lens: [0; MAX_NAMES],
+            key_bytes: [[0; MAX_NAME_LEN]; MAX_NAMES],
         }
     }
 
@@ -87,6 +95,33 @@ impl Names {
         self.lens[i] = name.len() as u8;
         self.len += 1;
         true
+    }
+
+    /// Adds a key that hands out ids in responses only; false when the
+    /// keys are full, the key is invalid or already listed (as a name too).
+    pub fn push_key(&mut self, key: &[u8]) -> bool {
+        let i = self.keys as usize;
+        if i >= MAX_NAMES || !valid_name(key) || self.responses().any(|n| n == key) {
+            return false;
+        }
+        self.key_bytes[i][..key.len()].copy_from_slice(key);
+        self.key_lens[i] = key.len() as u8;
+        self.keys += 1;
+        true
+    }
+
+    /// What responses hand ids out under: the names, then the keys.
+    pub fn responses(&self) -> impl Iterator<Item = &[u8]> {
+        let keys = self.key_bytes[..self.keys as usize]
+            .iter()
+            .zip(&self.key_lens)
+            .map(|(b, &l)| &b[..l as usize]);
+        self.iter().chain(keys)
+    }
+
+    /// Whether `name` is one of the names requests carry (not only a key).
+    pub fn is_request_name(&self, name: &[u8]) -> bool {
+        self.iter().any(|n| n == name)
     }
 
     /// The names in configuration order.

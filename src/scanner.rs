@@ -134,14 +134,20 @@ pub enum Mode {
 /// The needles of one configuration, built once when the configuration is read.
 #[derive(Debug)]
 pub struct Patterns {
-    needles: Vec<Finder<'static>>,
+    /// A needle per name and key; `true` for the names requests carry,
+    /// whose `NAME=ID` link parameters teach (keys teach as JSON members
+    /// and form fields only).
+    needles: Vec<(Finder<'static>, bool)>,
     max_id_len: usize,
 }
 
 impl Patterns {
     /// Needles for each configured name.
     pub fn new(names: &Names, max_id_len: usize) -> Self {
-        let needles = names.iter().map(|n| Finder::new(n).into_owned()).collect();
+        let needles = names
+            .responses()
+            .map(|n| (Finder::new(n).into_owned(), names.is_request_name(n)))
+            .collect();
         Patterns {
             needles,
             max_id_len,
@@ -159,7 +165,7 @@ impl Patterns {
         if !same_site(url, host) {
             return Flow::Continue(());
         }
-        for needle in &self.needles {
+        for (needle, _) in self.needles.iter().filter(|(_, url)| *url) {
             for m in needle.find_iter(url) {
                 if let Some(id) = self.param_at(url, m, needle.needle().len()) {
                     found(id)?;
@@ -235,13 +241,13 @@ impl Patterns {
                 found(id)?;
             }
         }
-        for needle in &self.needles {
-            let name = needle.needle();
+        for (needle, url) in &self.needles {
+            let (name, url) = (needle.needle(), *url);
             let mut judged = Judged::default();
             let mut at = |m: usize, judged: &mut Judged| {
                 let after = m + name.len();
                 let id = match region.get(after) {
-                    Some(b'=') => {
+                    Some(b'=') if url => {
                         if recent.repeats(&region[after + 1..]) {
                             return Flow::Continue(());
                         }
@@ -984,6 +990,47 @@ mod tests {
         let html =
             r#"<script>var s = {"sid": "js1"};</script><input type=hidden name="sid" value="f1">"#;
         assert_eq!(scan_all_ways(&p, html.as_bytes()), vec!["f1", "js1"]);
+    }
+
+    #[test]
+    fn a_response_key_teaches_the_id_requests_carry_under_another_name() {
+        // name=id:connectionToken — a negotiate call answers
+        // {"connectionId":…,"connectionToken":"T"}, later requests carry ?id=T.
+        let mut n = Names::new();
+        assert!(n.push(b"id") && n.push_key(b"connectionToken"));
+        let p = Patterns::new(&n, 32);
+        let cases: [(&str, &[&str]); 5] = [
+            (
+                r#"{"connectionId":"c1","connectionToken":"T1","negotiateVersion":1}"#,
+                &["T1"],
+            ),
+            (r#"{"id": "J2"}"#, &["J2"]),
+            (r#"<a href="/hub?id=L3">x</a>"#, &["L3"]),
+            // The key is not a URL parameter requests carry.
+            (r#"<a href="/hub?connectionToken=L4">x</a>"#, &[]),
+            (r#"<input name="connectionToken" value="F5">"#, &["F5"]),
+        ];
+        for (body, want) in cases {
+            assert_eq!(
+                scan_all_ways_mode(&p, Mode::Html, body.as_bytes()),
+                want,
+                "{body}"
+            );
+        }
+        let mut found = Vec::new();
+        let _ = p.scan_url(
+            b"/hub?connectionToken=U6&id=U7",
+            b"shop.example",
+            &mut |id| {
+                found.push(id.to_vec());
+                Flow::Continue(())
+            },
+        );
+        assert_eq!(
+            found,
+            vec![b"U7".to_vec()],
+            "redirects teach the request-side name only"
+        );
     }
 
     #[test]

@@ -21,25 +21,39 @@ http {
         server 127.0.0.1:%%PORT_B2%%;
         server 127.0.0.1:%%PORT_B3%%;
     }
+    # A negotiate call answers {"connectionToken":"T"}; later requests carry ?id=T.
+    upstream hub {
+        sticky_session name=id:connectionToken zone=hub:1m types=application/json;
+        server 127.0.0.1:%%PORT_B1%%;
+        server 127.0.0.1:%%PORT_B2%%;
+        server 127.0.0.1:%%PORT_B3%%;
+    }
     server {
         listen 127.0.0.1:%%PORT_FRONT%% reuseport;
         location / { proxy_pass http://rt; add_header X-Sticky $sticky_session_status always; }
+        location /hub/ { proxy_pass http://hub; add_header X-Sticky $sticky_session_status always; }
     }
     server { listen 127.0.0.1:%%PORT_B1%%; default_type text/plain;
              location /poll/ { if ($arg_sid = "") { return 200 '0{"sid":"$request_id","upgrades":["websocket"],"pingInterval":25000}'; }
                                return 200 'backend=b1 ok'; }
              location /api/ { default_type application/json;
-                              return 200 '{\n  "session": {\n    "sid" : "$request_id"\n  },\n  "backend": "backend=b1"\n}'; } }
+                              return 200 '{\n  "session": {\n    "sid" : "$request_id"\n  },\n  "backend": "backend=b1"\n}'; }
+             location /hub/ { default_type application/json;
+                              return 200 '{"connectionId":"c-$request_id","connectionToken":"$request_id","negotiateVersion":1,"backend":"backend=b1"}'; } }
     server { listen 127.0.0.1:%%PORT_B2%%; default_type text/plain;
              location /poll/ { if ($arg_sid = "") { return 200 '0{"sid":"$request_id","upgrades":["websocket"],"pingInterval":25000}'; }
                                return 200 'backend=b2 ok'; }
              location /api/ { default_type application/json;
-                              return 200 '{\n  "session": {\n    "sid" : "$request_id"\n  },\n  "backend": "backend=b2"\n}'; } }
+                              return 200 '{\n  "session": {\n    "sid" : "$request_id"\n  },\n  "backend": "backend=b2"\n}'; }
+             location /hub/ { default_type application/json;
+                              return 200 '{"connectionId":"c-$request_id","connectionToken":"$request_id","negotiateVersion":1,"backend":"backend=b2"}'; } }
     server { listen 127.0.0.1:%%PORT_B3%%; default_type text/plain;
              location /poll/ { if ($arg_sid = "") { return 200 '0{"sid":"$request_id","upgrades":["websocket"],"pingInterval":25000}'; }
                                return 200 'backend=b3 ok'; }
              location /api/ { default_type application/json;
-                              return 200 '{\n  "session": {\n    "sid" : "$request_id"\n  },\n  "backend": "backend=b3"\n}'; } }
+                              return 200 '{\n  "session": {\n    "sid" : "$request_id"\n  },\n  "backend": "backend=b3"\n}'; }
+             location /hub/ { default_type application/json;
+                              return 200 '{"connectionId":"c-$request_id","connectionToken":"$request_id","negotiateVersion":1,"backend":"backend=b3"}'; } }
 }
 CONF
 $t->run;
@@ -63,6 +77,15 @@ my ($sid) = StickyTest::body($api) =~ /"sid" : "(\w+)"/;
 my ($home) = StickyTest::body($api) =~ /backend=(b\d)/;
 is_deeply(count_backends(map { $t->get("/poll/?sid=$sid") } 1 .. 6), { $home => 6 },
     'an id from a JSON API answer routes to its issuer');
+
+# name=id:connectionToken: the token from the negotiate answer, then ?id=.
+for my $client (1 .. 6) {
+    my $neg = $t->post('/hub/negotiate', '');
+    my ($token) = StickyTest::body($neg) =~ /"connectionToken":"(\w+)"/;
+    my ($home) = StickyTest::body($neg) =~ /backend=(b\d)/;
+    is_deeply(count_backends(map { $t->get("/hub/send?id=$token") } 1 .. 5), { $home => 5 },
+        "hub client $client: the negotiated token routes ?id= to $home");
+}
 
 $t->stop;
 done_testing;
