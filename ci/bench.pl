@@ -64,6 +64,14 @@ mkdir "$dir/html";
     open $fh, '>', "$dir/html/php64k.html" or die;
     print $fh $php;
     close $fh;
+    # A long-polling handshake and an HTML page of the same size, each
+    # handing out a new id.
+    open $fh, '>', "$dir/html/handshake.txt" or die;
+    print $fh '0{"sid":"SIDPLACEHOLDER","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}';
+    close $fh;
+    open $fh, '>', "$dir/html/small.html" or die;
+    print $fh '<!doctype html><p><a href="/chat?sid=SIDPLACEHOLDER&amp;v=1">chat</a> and a few more words, of the same size</p>';
+    close $fh;
     # 100,000 session ids to learn before the hit-path measurement.
     open $fh, '>', "$dir/html/learn.html" or die;
     print $fh "<html><body>\n";
@@ -98,6 +106,8 @@ http {
         default_type text/html;
         root $dir/html;
         location ~ ^/(page|php)64k.html\$ { sub_filter SIDPLACEHOLDER \$request_id; sub_filter_once off; }
+        location = /small.html { sub_filter SIDPLACEHOLDER \$request_id; }
+        location = /handshake.txt { default_type text/plain; sub_filter_types text/plain; sub_filter SIDPLACEHOLDER \$request_id; }
         location = /learn.html { }
         location = /setcookie { add_header Set-Cookie "sid=\$arg_id; Path=/"; return 200 "backend \$server_port\\n"; }
         location / { return 200 "backend \$server_port\\n"; }
@@ -127,6 +137,8 @@ my @configs = (
     [learnphp64k   => '64 KB page, learning ?PHPSESSID=',  'learn_php', '', sub { '/php64k.html' }],
     [learnall64k   => '64 KB page, learn=all (every link)', 'learn_all', '', sub { '/page64k.html' }],
     [subfilter64k  => '64 KB page, sub_filter one string', 'rr',        "sub_filter 'Lorem' 'Ipsum';", sub { '/page64k.html' }],
+    [learnsmall    => 'small HTML page, learning ?sid=',   'learn',     '', sub { '/small.html' }],
+    [learnjson     => 'JSON handshake, same size, "sid"',  'learn_json', '', sub { '/handshake.txt' }],
     [rr_zk         => 'round robin, zone + keepalive',     'rr_zk',     '', $known],
     [sticky_zk     => 'sticky hit, zone + keepalive',      'sticky_zk', '', $known],
 );
@@ -162,6 +174,7 @@ my $front_conf = front_head($MODULE) . <<"CONF";
     upstream learn     { sticky_session name=sid zone=learn:16m; $servers }
     upstream learn_php { sticky_session name=PHPSESSID zone=learn_php:16m; $servers }
     upstream learn_all { sticky_session name=sid zone=learn_all:16m learn=all; $servers }
+    upstream learn_json { sticky_session name=sid zone=learn_json:16m types=text/plain; $servers }
     upstream rr_zk     { zone rr_zk 64k; $servers keepalive 16; }
     upstream sticky_zk { zone sticky_zk 64k; sticky_session name=sid zone=bench_zk:16m; $servers keepalive 16; }
     # Teachers: the same zones and servers, learning every id of a page, to
@@ -430,6 +443,7 @@ my @ratios = (
     [learnphp64k_vs_subfilter64k => 'learnphp64k', 'subfilter64k'],
     [learnall64k_vs_roundrobin64k => 'learnall64k', 'roundrobin64k'],
     [zone_keepalive_vs_plain => 'sticky_zk', 'rr_zk'],
+    [json_handshake_vs_html_same_size => 'learnjson', 'learnsmall'],
     @anchor ? (
         [hit_vs_nginx_sticky_learn => 'ours130', 'nsticky130'],
         [nginx_sticky_learn_vs_roundrobin => 'nsticky130', 'rr130'],
