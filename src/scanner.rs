@@ -464,7 +464,7 @@ impl Judged {
     /// The token holding the match at `m`, or `None` when it is longer than
     /// [`MAX_TOKEN`]. Matches come in increasing order.
     fn token_at(&mut self, region: &[u8], m: usize) -> Option<&mut Token> {
-        if let Some(i) = region[self.delims_to..m].iter().rposition(|&c| is_delim(c)) {
+        if let Some(i) = crate::swar::last_delimiter(&region[self.delims_to..m]) {
             self.token_start = self.delims_to + i + 1;
         }
         self.delims_to = m;
@@ -526,10 +526,7 @@ fn tail_cut(mode: Mode, chunk: &[u8]) -> (usize, Carry) {
             }
         }
     }
-    let cut = chunk
-        .iter()
-        .rposition(|&c| is_delim(c))
-        .map_or(0, |i| i + 1);
+    let cut = crate::swar::last_delimiter(chunk).map_or(0, |i| i + 1);
     (cut, Carry::Token)
 }
 
@@ -710,7 +707,7 @@ impl<S: CarryStore> Scanner<S> {
                     let (cut, state) = match memrchr(b'<', &held[1..]) {
                         Some(i) => (i + 1, Carry::Tag),
                         None => (
-                            held.iter().rposition(|&c| is_delim(c)).map_or(0, |i| i + 1),
+                            crate::swar::last_delimiter(held).map_or(0, |i| i + 1),
                             Carry::Token,
                         ),
                     };
