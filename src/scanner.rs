@@ -397,11 +397,9 @@ impl Patterns {
         }
         judged.tag_open = Some(open);
         let hi = region.len().min(open + MAX_TOKEN);
-        // Every later match before the tag's end (or before `hi`, when it
-        // does not end in time) is in this tag.
-        let close = crate::swar::first2(b'<', b'>', &region[m..hi]).map(|i| m + i);
-        judged.skip_to = close.unwrap_or(hi);
-        let close = close?;
+        // Later field matches in this tag answer at once (tag_open); link
+        // parameters in it are still judged, by their own tokens.
+        let close = m + crate::swar::first2(b'<', b'>', &region[m..hi])?;
         if region[close] != b'>' {
             return None;
         }
@@ -441,8 +439,9 @@ struct Judged {
     token: Option<Token>,
     /// The `<` of the last tag a form field match was judged in.
     tag_open: Option<usize>,
-    /// Matches before this need no judging: they fall in a tag already
-    /// read, or in a token that teaches nothing.
+    /// Matches before this need no judging: they fall in a token that
+    /// teaches nothing (a token is never split between regions, so this
+    /// holds however the body is cut).
     skip_to: usize,
 }
 
@@ -945,6 +944,16 @@ mod tests {
         let page =
             "<div class=\"c\"><p>Lorem ipsum inside consider side = sid</p></div>\n".repeat(50);
         assert!(scan_chunks(&p, &[page.as_bytes()]).is_empty());
+    }
+
+    #[test]
+    fn a_link_after_a_quoted_name_in_the_same_tag_still_teaches() {
+        // Found by the fuzzer: a tag judged for a form field once made the
+        // link parameters after it in the same tag be skipped, but only
+        // when the tag was whole in one region, so chunkings disagreed.
+        let p = patterns(&["sid"]);
+        let body = br#"<a href="/n?x"sid"&sid=L1">n</a>"#;
+        assert_eq!(scan_all_ways(&p, body), vec!["L1"]);
     }
 
     #[test]
