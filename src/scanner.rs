@@ -254,8 +254,14 @@ impl Patterns {
                         self.link_at(mode, region, m, name.len(), host, judged)
                     }
                     Some(b'"') if m > 0 && region[m - 1] == b'"' => {
-                        // `"NAME"`: a JSON member's key, or a form field's name.
-                        let (id, state) = self.json_rest(&region[after + 1..], Json::Colon);
+                        // `"NAME"`: a JSON member's key (in a token of at
+                        // most MAX_TOKEN, as every split of the body sees
+                        // it), or a form field's name.
+                        let (id, state) = if judged.token_at(region, m).is_some() {
+                            self.json_rest(&region[after + 1..], Json::Colon)
+                        } else {
+                            (None, Json::None)
+                        };
                         if state != Json::None {
                             // The region ended inside the member.
                             recent.json = state;
@@ -311,8 +317,16 @@ impl Patterns {
     /// holds no id.
     fn json_rest<'a>(&self, s: &'a [u8], mut state: Json) -> (Option<&'a [u8]>, Json) {
         let mut i = 0;
+        // Where the token holding what follows starts (white space ends
+        // tokens): the value's token, like every token, counts only when it
+        // is at most MAX_TOKEN long, however the body is cut.
+        let mut token = 0;
         loop {
-            i += s[i..].iter().take_while(|&&c| is_space(c)).count();
+            let ws = s[i..].iter().take_while(|&&c| is_space(c)).count();
+            if ws > 0 {
+                token = i + ws;
+            }
+            i += ws;
             let Some(&c) = s.get(i) else {
                 return (None, state);
             };
@@ -322,6 +336,11 @@ impl Patterns {
                     i += 1;
                 }
                 (Json::Value, b'"') => {
+                    let rest = &s[token..];
+                    let limit = rest.len().min(MAX_TOKEN + 1);
+                    if limit > MAX_TOKEN && !rest[..limit].iter().any(|&c| is_delim(c)) {
+                        return (None, Json::None);
+                    }
                     let v = &s[i + 1..];
                     let n = id_len(&v[..v.len().min(self.max_id_len + 1)]);
                     let id =
@@ -991,6 +1010,15 @@ mod tests {
                     "{mode:?} {body}"
                 );
             }
+        }
+        // A value in a token longer than MAX_TOKEN teaches nothing, however
+        // the body is cut (found by the fuzzer).
+        let long = format!("{{\"sid\" : \"v1\"{}}}", "x".repeat(MAX_TOKEN));
+        for mode in [Mode::Text, Mode::Html] {
+            assert_eq!(
+                scan_all_ways_mode(&p, mode, long.as_bytes()),
+                Vec::<String>::new()
+            );
         }
         // In markup: inline scripts, and form fields still read as before.
         let html =
