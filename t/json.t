@@ -11,7 +11,22 @@ use Test::More;
 use StickyTest qw(count_backends sticky_of);
 
 my $t = StickyTest->new;
-$t->write_config(<<'CONF');
+# Each node: a handshake, an API answer and a negotiate call, each opening a
+# session, and the same answer naming the node once the client has one.
+sub backend {
+    my ($n) = @_;
+    return <<"NODE";
+    server { listen 127.0.0.1:%%PORT_B$n%%; default_type text/plain;
+             location /poll/ { if (\$arg_sid = "") { return 200 '0{"sid":"\$request_id","upgrades":["websocket"],"pingInterval":25000}'; }
+                               return 200 'backend=b$n ok'; }
+             location /api/ { default_type application/json;
+                              return 200 '{\\n  "session": {\\n    "sid" : "\$request_id"\\n  },\\n  "backend": "backend=b$n"\\n}'; }
+             location /hub/ { default_type application/json;
+                              return 200 '{"connectionId":"c-\$request_id","connectionToken":"\$request_id","negotiateVersion":1,"backend":"backend=b$n"}'; } }
+NODE
+}
+
+(my $conf = <<'CONF') =~ s/^%%NODES%%\n/join '', map { backend($_) } 1 .. 3/me;
 worker_processes 4;
 http {
     access_log off;
@@ -33,29 +48,10 @@ http {
         location / { proxy_pass http://rt; add_header X-Sticky $sticky_session_status always; }
         location /hub/ { proxy_pass http://hub; add_header X-Sticky $sticky_session_status always; }
     }
-    server { listen 127.0.0.1:%%PORT_B1%%; default_type text/plain;
-             location /poll/ { if ($arg_sid = "") { return 200 '0{"sid":"$request_id","upgrades":["websocket"],"pingInterval":25000}'; }
-                               return 200 'backend=b1 ok'; }
-             location /api/ { default_type application/json;
-                              return 200 '{\n  "session": {\n    "sid" : "$request_id"\n  },\n  "backend": "backend=b1"\n}'; }
-             location /hub/ { default_type application/json;
-                              return 200 '{"connectionId":"c-$request_id","connectionToken":"$request_id","negotiateVersion":1,"backend":"backend=b1"}'; } }
-    server { listen 127.0.0.1:%%PORT_B2%%; default_type text/plain;
-             location /poll/ { if ($arg_sid = "") { return 200 '0{"sid":"$request_id","upgrades":["websocket"],"pingInterval":25000}'; }
-                               return 200 'backend=b2 ok'; }
-             location /api/ { default_type application/json;
-                              return 200 '{\n  "session": {\n    "sid" : "$request_id"\n  },\n  "backend": "backend=b2"\n}'; }
-             location /hub/ { default_type application/json;
-                              return 200 '{"connectionId":"c-$request_id","connectionToken":"$request_id","negotiateVersion":1,"backend":"backend=b2"}'; } }
-    server { listen 127.0.0.1:%%PORT_B3%%; default_type text/plain;
-             location /poll/ { if ($arg_sid = "") { return 200 '0{"sid":"$request_id","upgrades":["websocket"],"pingInterval":25000}'; }
-                               return 200 'backend=b3 ok'; }
-             location /api/ { default_type application/json;
-                              return 200 '{\n  "session": {\n    "sid" : "$request_id"\n  },\n  "backend": "backend=b3"\n}'; }
-             location /hub/ { default_type application/json;
-                              return 200 '{"connectionId":"c-$request_id","connectionToken":"$request_id","negotiateVersion":1,"backend":"backend=b3"}'; } }
+%%NODES%%
 }
 CONF
+$t->write_config($conf);
 $t->run;
 
 my %spread;
