@@ -107,6 +107,20 @@ pub struct Directive<'a> {
     pub learn: Learn,
     /// `max_scan=`: body bytes scanned per response, after inflating.
     pub max_scan: usize,
+    /// `sync=URL sync_key=FILE [sync_auth=FILE] [sync_db=N]`: share the
+    /// zone's sessions with other nginx through Redis.
+    pub sync: Option<SyncConf<'a>>,
+}
+
+/// The sync parameters of a directive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncConf<'a> {
+    /// Where Redis is, and the database.
+    pub spec: crate::sync::Spec,
+    /// `sync_key=`: the shared hash key file.
+    pub key_file: &'a [u8],
+    /// `sync_auth=`: the credentials file.
+    pub auth_file: Option<&'a [u8]>,
 }
 
 /// How many ids one response teaches (`learn=`).
@@ -162,6 +176,11 @@ pub enum ConfigError {
     InvalidLearn(String),
     /// `max_scan=` not a size of at least 1k.
     InvalidMaxScan(String),
+    /// `sync=` that is not a Redis endpoint (value, reason).
+    InvalidSync(String, String),
+    /// `sync_key=`, `sync_auth=` or `sync_db=` without `sync=`, `sync=`
+    /// without `sync_key=`, or a bad value.
+    InvalidSyncParam(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -207,6 +226,8 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidMaxScan(p) => {
                 write!(f, "invalid max_scan \"{p}\" (a size of at least 1k)")
             }
+            ConfigError::InvalidSync(p, why) => write!(f, "invalid sync \"{p}\": {why}"),
+            ConfigError::InvalidSyncParam(why) => f.write_str(why),
             ConfigError::InvalidMaxIdLen(p) => write!(
                 f,
                 "invalid max_id_len \"{p}\" (1-{MAX_ID_LEN_LIMIT})"
@@ -233,6 +254,7 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
     let mut learn = None;
     let mut max_scan = None;
     let mut save_every = None;
+    let (mut sync, mut sync_key, mut sync_auth, mut sync_db) = (None, None, None, None);
     let mut create = Vec::new();
 
     for &arg in args {
@@ -331,6 +353,49 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
                     .filter(|&t| t >= 1)
                     .ok_or_else(|| ConfigError::InvalidSaveEvery(lossy(v)))?,
             );
+        } else if let Some(v) = arg.strip_prefix(b"sync=") {
+            if sync.is_some() {
+                return Err(ConfigError::Duplicate("sync"));
+            }
+            sync = Some(
+                crate::sync::parse_endpoint(v)
+                    .map_err(|e| ConfigError::InvalidSync(lossy(v), e))?,
+            );
+        } else if let Some(v) = arg.strip_prefix(b"sync_key=") {
+            if sync_key.is_some() {
+                return Err(ConfigError::Duplicate("sync_key"));
+            }
+            if v.is_empty() || v.contains(&0) {
+                return Err(ConfigError::InvalidSyncParam(format!(
+                    "invalid sync_key \"{}\"",
+                    lossy(v)
+                )));
+            }
+            sync_key = Some(v);
+        } else if let Some(v) = arg.strip_prefix(b"sync_auth=") {
+            if sync_auth.is_some() {
+                return Err(ConfigError::Duplicate("sync_auth"));
+            }
+            if v.is_empty() || v.contains(&0) {
+                return Err(ConfigError::InvalidSyncParam(format!(
+                    "invalid sync_auth \"{}\"",
+                    lossy(v)
+                )));
+            }
+            sync_auth = Some(v);
+        } else if let Some(v) = arg.strip_prefix(b"sync_db=") {
+            if sync_db.is_some() {
+                return Err(ConfigError::Duplicate("sync_db"));
+            }
+            sync_db = Some(
+                core::str::from_utf8(v)
+                    .ok()
+                    .and_then(|d| d.parse::<u32>().ok())
+                    .filter(|&d| d < 1 << 16)
+                    .ok_or_else(|| {
+                        ConfigError::InvalidSyncParam(format!("invalid sync_db \"{}\"", lossy(v)))
+                    })?,
+            );
         } else if let Some(v) = arg.strip_prefix(b"max_scan=") {
             if max_scan.is_some() {
                 return Err(ConfigError::Duplicate("max_scan"));
@@ -348,6 +413,37 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
     if let (Some(t), None) = (save_every, state) {
         return Err(ConfigError::InvalidSaveEvery(t.to_string()));
     }
+    let sync = match (sync, sync_key) {
+        (None, None) if sync_auth.is_none() && sync_db.is_none() => None,
+        (None, _) => {
+            return Err(ConfigError::InvalidSyncParam(
+                "\"sync_key\", \"sync_auth\" and \"sync_db\" need \"sync\"".into(),
+            ))
+        }
+        (Some(_), None) => {
+            return Err(ConfigError::InvalidSyncParam(
+                "\"sync\" needs \"sync_key=FILE\": every nginx of a cluster must hash ids \
+                 with the same key"
+                    .into(),
+            ))
+        }
+        (Some(mut spec), Some(key_file)) => {
+            if let Some(db) = sync_db {
+                if spec.db != 0 && spec.db != db {
+                    return Err(ConfigError::InvalidSyncParam(format!(
+                        "\"sync_db={db}\" differs from the database in \"sync\" ({})",
+                        spec.db
+                    )));
+                }
+                spec.db = db;
+            }
+            Some(SyncConf {
+                spec,
+                key_file,
+                auth_file: sync_auth,
+            })
+        }
+    };
     Ok(Directive {
         names: if names.is_empty() {
             Names::defaults()
@@ -366,6 +462,7 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
         max_scan: max_scan.unwrap_or(DEFAULT_MAX_SCAN),
         save_every: save_every.unwrap_or(crate::state::DEFAULT_SAVE_EVERY),
         create,
+        sync,
     })
 }
 
@@ -574,6 +671,35 @@ mod tests {
         );
         assert_eq!(d.timeout, 1800);
         assert_eq!(d.max_id_len, 64);
+    }
+
+    #[test]
+    fn sync_parameters() {
+        let d = parse(&args(
+            "zone=shop:10m sync=redis://10.0.0.5:6380/2 sync_key=/etc/nginx/sticky.key \
+             sync_auth=/etc/nginx/redis.auth",
+        ))
+        .unwrap();
+        let sync = d.sync.unwrap();
+        assert_eq!(sync.spec.to_string(), "redis://10.0.0.5:6380/2");
+        assert_eq!(sync.key_file, b"/etc/nginx/sticky.key");
+        assert_eq!(sync.auth_file, Some(&b"/etc/nginx/redis.auth"[..]));
+        let unix = parse(&args("sync=unix:/run/redis.sock sync_db=4 sync_key=/k")).unwrap();
+        assert_eq!(unix.sync.unwrap().spec.db, 4);
+        assert_eq!(parse(&args("zone=a:1m")).unwrap().sync, None);
+        let errors = [
+            ("sync=redis://h", "\"sync\" needs \"sync_key=FILE\": every nginx of a cluster must hash ids with the same key"),
+            ("sync_key=/k", "\"sync_key\", \"sync_auth\" and \"sync_db\" need \"sync\""),
+            ("sync=redis://h/1 sync_db=2 sync_key=/k", "\"sync_db=2\" differs from the database in \"sync\" (1)"),
+            ("sync=http://h sync_key=/k", "invalid sync \"http://h\": expected redis://HOST[:PORT][/DB], unix:PATH or sentinel://HOST[:PORT],.../MASTER"),
+            ("sync=redis://u:p@h sync_key=/k", "invalid sync \"redis://u:p@h\": credentials belong in \"sync_auth=FILE\", not in the URL"),
+            ("sync=redis://h sync=redis://h", "duplicate \"sync\" parameter"),
+            ("sync=redis://h sync_key= ", "invalid sync_key \"\""),
+            ("sync=redis://h sync_key=/k sync_db=x", "invalid sync_db \"x\""),
+        ];
+        for (a, want) in errors {
+            assert_eq!(parse(&args(a)).unwrap_err().to_string(), want, "{a}");
+        }
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub mod state;
 pub mod status;
 pub mod store;
 mod swar;
+pub mod sync;
 pub mod url;
 
 pub mod ffi;

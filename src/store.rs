@@ -216,6 +216,21 @@ impl Expiry {
         now.saturating_sub(last) >= (self.idle / 64).max(1)
     }
 
+    /// Seconds the session (key word, payload) has left at `now`: the
+    /// sooner of its idle timeout and its `max_age` (0 if it has ended).
+    pub fn remaining(&self, word: u64, val: u64, now: u32) -> u32 {
+        if self.expired(word, val, now) {
+            return 0;
+        }
+        let idle_left = self.idle - now.saturating_sub(time_of(val));
+        if self.max_age == 0 {
+            return idle_left.max(1);
+        }
+        let age = (minute(now).wrapping_sub(word & BORN_MASK) & BORN_MASK) * 60;
+        let age_left = u64::from(self.max_age).saturating_sub(age) as u32;
+        idle_left.min(age_left).max(1)
+    }
+
     #[inline]
     fn expired(&self, key: u64, val: u64, now: u32) -> bool {
         if now.saturating_sub(time_of(val)) > self.idle {
@@ -340,7 +355,16 @@ impl<'a> Table<'a> {
     }
 
     /// Finds the server of the session `key` and resets its idle time. Lock-free.
+    #[inline]
     pub fn lookup(&self, key: u64, now: u32, exp: Expiry) -> Lookup {
+        self.lookup_touched(key, now, exp).0
+    }
+
+    /// As [`Table::lookup`], also answering whether this call wrote the
+    /// session's last use (at most once per 1/64 of the idle timeout): what
+    /// other nginx sharing the session must hear about.
+    #[inline]
+    pub fn lookup_touched(&self, key: u64, now: u32, exp: Expiry) -> (Lookup, bool) {
         for slot in self.bucket(key) {
             let word = slot.key.load(Ordering::Acquire);
             if id_of(word) != key {
@@ -352,7 +376,7 @@ impl<'a> Table<'a> {
                 continue;
             }
             if exp.expired(word, val, now) {
-                return Lookup::Expired;
+                return (Lookup::Expired, false);
             }
             if word & REUSED == 0 {
                 // Back with a request: out of probation (once per session;
@@ -365,6 +389,7 @@ impl<'a> Table<'a> {
                     Ordering::Relaxed,
                 );
             }
+            let mut touched = false;
             if exp.refresh_due(time_of(val), now) {
                 // A lost race only means another process refreshed it too.
                 let written = slot.val.compare_exchange(
@@ -375,11 +400,93 @@ impl<'a> Table<'a> {
                 );
                 if written.is_ok() {
                     self.header.stats.refreshes.fetch_add(1, Ordering::Relaxed);
+                    touched = true;
                 }
             }
-            return Lookup::Hit(server_of(val));
+            return (Lookup::Hit(server_of(val)), touched);
         }
-        Lookup::Miss
+        (Lookup::Miss, false)
+    }
+
+    /// The live session `key` as its key word and payload (as
+    /// [`Table::for_each_entry`] gives them), without touching it. Lock-free.
+    pub fn entry(&self, key: u64, now: u32, exp: Expiry) -> Option<(u64, u64)> {
+        self.bucket(key).iter().find_map(|slot| {
+            let word = slot.key.load(Ordering::Acquire);
+            if id_of(word) != key {
+                return None;
+            }
+            let val = slot.val.load(Ordering::Acquire);
+            (id_of(slot.key.load(Ordering::Acquire)) == key && !exp.expired(word, val, now))
+                .then_some((word, val))
+        })
+    }
+
+    /// Applies a session another nginx reported (through sync): its server
+    /// wins over the local one, the later of the two last uses is kept, and
+    /// the earlier start. Nothing expired is ever stored, so a late message
+    /// cannot bring back a session that ended; a time ahead of `now` (another
+    /// clock) counts as `now`. Answers whether the table changed.
+    pub fn merge(
+        &self,
+        lock: &(impl WriteLock + ?Sized),
+        word: u64,
+        val: u64,
+        now: u32,
+        exp: Expiry,
+    ) -> bool {
+        let key = id_of(word);
+        let val = pack(server_of(val), time_of(val).min(now));
+        if key == 0 || exp.expired(word, val, now) {
+            return false;
+        }
+        let bucket = self.bucket(key);
+        let _held = Held::new(lock);
+        if let Some(slot) = bucket
+            .iter()
+            .find(|s| id_of(s.key.load(Ordering::Acquire)) == key)
+        {
+            let old_word = slot.key.load(Ordering::Acquire);
+            let old = slot.val.load(Ordering::Acquire);
+            if exp.expired(old_word, old, now) {
+                write(slot, word, val);
+                return true;
+            }
+            let last = time_of(old).max(time_of(val));
+            let merged = pack(server_of(val), last);
+            // The session's start: the earlier minute (in the 16-bit ring).
+            let born = |w: u64| minute(now).wrapping_sub(w & BORN_MASK) & BORN_MASK;
+            let start = if born(word) > born(old_word) {
+                word
+            } else {
+                old_word
+            };
+            let merged_word = key | (start & BORN_MASK) | ((old_word | word) & REUSED);
+            if merged == old && merged_word == old_word {
+                return false;
+            }
+            if merged_word != old_word {
+                write(slot, merged_word, merged);
+            } else {
+                slot.val.store(merged, Ordering::Release);
+            }
+            return true;
+        }
+        match self.victim(bucket, now, exp) {
+            Some(v) => {
+                let old = v.key.load(Ordering::Acquire);
+                let old_val = v.val.load(Ordering::Acquire);
+                if old != 0 && !exp.expired(old, old_val, now) {
+                    if time_of(old_val) >= time_of(val) {
+                        return false;
+                    }
+                    self.header.stats.evicted.fetch_add(1, Ordering::Relaxed);
+                }
+                write(v, word, val);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Counts the outcome of a request's lookup in the shared counters (once
@@ -561,6 +668,23 @@ impl<'a> Table<'a> {
         }
     }
 
+    /// Every live session among slots `from..` (at most `count` slots) as its
+    /// key word and payload, for walking a large table a slice at a time;
+    /// returns where the next slice starts (the slot count when done).
+    pub fn for_each_entry_from(
+        &self,
+        from: usize,
+        count: usize,
+        now: u32,
+        exp: Expiry,
+        f: impl FnMut(u64, u64),
+    ) -> usize {
+        let end = from.saturating_add(count).min(self.slots.len());
+        let slice = self.slots.get(from..end).unwrap_or(&[]);
+        Self::entries_in(slice, now, exp, f);
+        end.max(from.min(self.slots.len()))
+    }
+
     /// Clears every expired slot; returns how many. Walks the whole table.
     pub fn purge(&self, lock: &(impl WriteLock + ?Sized), now: u32, exp: Expiry) -> usize {
         let _held = Held::new(lock);
@@ -591,11 +715,33 @@ impl<'a> Table<'a> {
         exp: Expiry,
         mut f: impl FnMut(u32),
     ) -> usize {
-        let end = from.saturating_add(count).min(self.slots.len());
-        let slice = self.slots.get(from..end).unwrap_or(&[]);
-        Self::entries_in(slice, now, exp, |_, val| f(server_of(val)));
-        end.max(from.min(self.slots.len()))
+        self.for_each_entry_from(from, count, now, exp, |_, val| f(server_of(val)))
     }
+}
+
+/// The server of a payload from [`Table::for_each_entry`] or [`Table::entry`].
+#[inline]
+pub fn entry_server(val: u64) -> u32 {
+    server_of(val)
+}
+
+/// The last use (seconds) of a payload from [`Table::for_each_entry`].
+#[inline]
+pub fn entry_last_use(val: u64) -> u32 {
+    time_of(val)
+}
+
+/// A payload for [`Table::merge`]: `server`, last used at `last`.
+#[inline]
+pub fn entry_payload(server: u32, last: u32) -> u64 {
+    pack(server, last)
+}
+
+/// The id hash of a key word from [`Table::for_each_entry`] (what
+/// [`Table::key`] gives for the id).
+#[inline]
+pub fn entry_key(word: u64) -> u64 {
+    id_of(word)
 }
 
 /// Stable identity of a server: FNV-1a of its address text (`127.0.0.1:8081`),
