@@ -32,6 +32,68 @@ pub struct ZoneReport {
     pub refreshes: u64,
     /// The upstreams using the zone.
     pub upstreams: Vec<UpstreamReport>,
+    /// Sync through Redis, when configured.
+    pub sync: Option<SyncReport>,
+}
+
+/// The sync state of one zone.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// The `sync=` endpoint.
+    pub endpoint: String,
+    /// connecting, connected, down or key_mismatch.
+    pub state: &'static str,
+    /// Sessions stored in Redis and published by this nginx.
+    pub published: u64,
+    /// Sessions from other nginx merged into the table.
+    pub applied: u64,
+    /// Updates dropped because the queue was full.
+    pub dropped: u64,
+    /// Full resyncs started.
+    pub resyncs: u64,
+    /// Local sessions Redis knew on another server (adopted).
+    pub conflicts: u64,
+    /// Connections lost or refused.
+    pub failures: u64,
+    /// The last error, if any.
+    pub last_error: Option<&'static str>,
+    /// Propagation delay of applied messages, ms: upper bounds of the
+    /// buckets holding the median and the 99th percentile, and the maximum
+    /// in microseconds (None before any).
+    pub delay_ms: Option<(u64, u64, u64)>,
+}
+
+impl SyncReport {
+    fn counters(&self) -> [(&'static str, u64, &'static str); 6] {
+        [
+            (
+                "published",
+                self.published,
+                "Sessions this nginx stored in Redis and published.",
+            ),
+            (
+                "applied",
+                self.applied,
+                "Sessions from other nginx merged into the table.",
+            ),
+            (
+                "dropped",
+                self.dropped,
+                "Updates dropped because the queue for Redis was full.",
+            ),
+            ("resyncs", self.resyncs, "Full resyncs with Redis started."),
+            (
+                "conflicts",
+                self.conflicts,
+                "Local sessions Redis knew on another server (adopted).",
+            ),
+            (
+                "failures",
+                self.failures,
+                "Connections to Redis lost or refused.",
+            ),
+        ]
+    }
 }
 
 /// Live sessions per server of one upstream.
@@ -159,7 +221,34 @@ pub fn render_json(zones: &[ZoneReport]) -> String {
             }
             out.push_str("}}");
         }
-        out.push_str("}}");
+        out.push('}');
+        if let Some(sync) = &z.sync {
+            out.push_str(",\"sync\":{\"endpoint\":");
+            json_str(&mut out, &sync.endpoint);
+            let _ = write!(out, ",\"state\":\"{}\"", sync.state);
+            for (name, value, _) in sync.counters() {
+                let _ = write!(out, ",\"{name}\":{value}");
+            }
+            match sync.last_error {
+                Some(e) => {
+                    let _ = write!(out, ",\"last_error\":\"{e}\"");
+                }
+                None => out.push_str(",\"last_error\":null"),
+            }
+            match sync.delay_ms {
+                Some((p50, p99, max_us)) => {
+                    let _ = write!(
+                        out,
+                        ",\"delay_ms\":{{\"p50\":{p50},\"p99\":{p99},\"max\":{}.{:03}}}",
+                        max_us / 1000,
+                        max_us % 1000
+                    );
+                }
+                None => out.push_str(",\"delay_ms\":null"),
+            }
+            out.push('}');
+        }
+        out.push('}');
     }
     out.push_str("}}\n");
     out
@@ -197,6 +286,45 @@ pub fn render_prometheus(zones: &[ZoneReport]) -> String {
             out.push_str("{zone=");
             label(&mut out, &z.name);
             let _ = writeln!(out, "}} {}", z.counters()[idx].2);
+        }
+    }
+    let synced: Vec<(&ZoneReport, &SyncReport)> = zones
+        .iter()
+        .filter_map(|z| z.sync.as_ref().map(|s| (z, s)))
+        .collect();
+    if let Some((_, first)) = synced.first() {
+        out.push_str("# HELP sticky_session_sync_up Whether sync with Redis is connected (1) or not (0), with its state.\n");
+        out.push_str("# TYPE sticky_session_sync_up gauge\n");
+        for (z, s) in &synced {
+            out.push_str("sticky_session_sync_up{zone=");
+            label(&mut out, &z.name);
+            out.push_str(",endpoint=");
+            label(&mut out, &s.endpoint);
+            let _ = writeln!(
+                out,
+                ",state=\"{}\"}} {}",
+                s.state,
+                u8::from(s.state == "connected")
+            );
+        }
+        for (idx, (name, _, help)) in first.counters().iter().enumerate() {
+            let metric = format!("sticky_session_sync_{name}_total");
+            let _ = writeln!(out, "# HELP {metric} {help}");
+            let _ = writeln!(out, "# TYPE {metric} counter");
+            for (z, s) in &synced {
+                out.push_str(&metric);
+                out.push_str("{zone=");
+                label(&mut out, &z.name);
+                let _ = writeln!(out, "}} {}", s.counters()[idx].1);
+            }
+        }
+        out.push_str("# HELP sticky_session_sync_delay_max_seconds Longest propagation delay from another nginx.\n");
+        out.push_str("# TYPE sticky_session_sync_delay_max_seconds gauge\n");
+        for (z, s) in &synced {
+            out.push_str("sticky_session_sync_delay_max_seconds{zone=");
+            label(&mut out, &z.name);
+            let max = s.delay_ms.map_or(0.0, |d| d.2 as f64 / 1e6);
+            let _ = writeln!(out, "}} {max}");
         }
     }
     out.push_str("# HELP sticky_session_server_sessions Live sessions per server.\n");
@@ -239,7 +367,48 @@ mod tests {
                 name: "app\"x".into(),
                 servers: vec![("10.0.0.1:80".into(), 2), ("10.0.0.2:80".into(), 1)],
             }],
+            sync: None,
         }]
+    }
+
+    fn synced() -> Vec<ZoneReport> {
+        let mut z = sample();
+        z[0].sync = Some(SyncReport {
+            endpoint: "redis://10.0.0.9:6379/0".into(),
+            state: "connected",
+            published: 7,
+            applied: 5,
+            dropped: 0,
+            resyncs: 1,
+            conflicts: 0,
+            failures: 2,
+            last_error: Some("closed"),
+            delay_ms: Some((1, 2, 1250)),
+        });
+        z
+    }
+
+    #[test]
+    fn sync_state() {
+        let j = render_json(&synced());
+        assert!(
+            j.ends_with(
+                "1}}},\"sync\":{\"endpoint\":\"redis://10.0.0.9:6379/0\",\"state\":\"connected\",\
+                 \"published\":7,\"applied\":5,\"dropped\":0,\"resyncs\":1,\"conflicts\":0,\
+                 \"failures\":2,\"last_error\":\"closed\",\"delay_ms\":{\"p50\":1,\"p99\":2,\
+                 \"max\":1.250}}}}}\n"
+            ),
+            "{j}"
+        );
+        let p = render_prometheus(&synced());
+        for line in [
+            "sticky_session_sync_up{zone=\"shop\",endpoint=\"redis://10.0.0.9:6379/0\",state=\"connected\"} 1",
+            "sticky_session_sync_published_total{zone=\"shop\"} 7",
+            "sticky_session_sync_failures_total{zone=\"shop\"} 2",
+            "sticky_session_sync_delay_max_seconds{zone=\"shop\"} 0.00125",
+        ] {
+            assert!(p.lines().any(|l| l == line), "missing {line:?} in\n{p}");
+        }
     }
 
     #[test]

@@ -338,6 +338,18 @@ impl<'a> Table<'a> {
         id_of(h).max(FLAGS + 1)
     }
 
+    /// Empties the table and hashes ids with `secret` from now on (a shared
+    /// sync key replaced the zone's own): sessions hashed with the old key
+    /// could never be found again.
+    pub fn rekey(&self, lock: &(impl WriteLock + ?Sized), secret: [u64; 2]) {
+        let _held = Held::new(lock);
+        for slot in self.slots {
+            slot.key.store(0, Ordering::Release);
+        }
+        self.header.secret[0].store(secret[0], Ordering::Relaxed);
+        self.header.secret[1].store(secret[1], Ordering::Relaxed);
+    }
+
     /// The hash key of this table, for a state file.
     pub fn secret(&self) -> [u64; 2] {
         [

@@ -428,7 +428,6 @@ pub const DELAY_BUCKETS: usize = 16;
 
 /// Sync counters of one zone, in shared memory (all processes add to them).
 #[repr(C)]
-#[derive(Default)]
 pub struct SyncStats {
     /// [`State`] of the subscribing process's connection.
     pub state: AtomicU64,
@@ -454,7 +453,32 @@ pub struct SyncStats {
     pub delay: [AtomicU64; DELAY_BUCKETS],
 }
 
+impl Default for SyncStats {
+    fn default() -> Self {
+        SyncStats::new()
+    }
+}
+
 impl SyncStats {
+    /// All zero.
+    pub const fn new() -> Self {
+        #[allow(clippy::declare_interior_mutable_const)] // each use is a fresh zero
+        const Z: AtomicU64 = AtomicU64::new(0);
+        SyncStats {
+            state: Z,
+            published: Z,
+            applied: Z,
+            dropped: Z,
+            resyncs: Z,
+            conflicts: Z,
+            failures: Z,
+            last_error: Z,
+            last_error_at: Z,
+            delay_max_us: Z,
+            delay: [Z; DELAY_BUCKETS],
+        }
+    }
+
     /// Records the delay of one applied message.
     pub fn record_delay(&self, us: u64) {
         let ms = us / 1000;
@@ -560,7 +584,8 @@ pub struct LinkError {
 }
 
 impl LinkError {
-    fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+    /// An error of `kind`.
+    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
         LinkError {
             kind,
             detail: detail.into(),

@@ -20,6 +20,7 @@ use super::util::{bytes, guard, now};
 use crate::scanner::Scanner;
 use crate::session::{Candidate, Choice, Learning, Status};
 use crate::store::{server_id, Table};
+use crate::sync::Kind;
 
 /// Per-request balancer data, one pool allocation per upstream request.
 /// Round robin's data comes first: round robin's init fills it in place, and
@@ -217,10 +218,16 @@ unsafe fn choose<'r>(
 ) -> Option<Candidate<'r>> {
     let now = now();
     let mut choice = Choice::default();
+    // A hit that wrote the session's last use is news for other nginx.
+    let mut touched = 0;
     let mut consider = |id: &'r [u8]| {
         choice.consider(id, |id| {
             let key = table.key(id);
-            (key, table.lookup(key, now, scf.expiry))
+            let (found, wrote) = table.lookup_touched(key, now, scf.expiry);
+            if wrote {
+                touched = key;
+            }
+            (key, found)
         })
     };
     for &source in &scf.lookup {
@@ -229,7 +236,13 @@ unsafe fn choose<'r>(
             break;
         }
     }
-    choice.chosen()
+    let chosen = choice.chosen();
+    if touched != 0 && chosen.as_ref().is_some_and(|c| c.key == touched) {
+        if let Some(zone) = scf.zone_ctx() {
+            zone.publish(Kind::Keep, touched);
+        }
+    }
+    chosen
 }
 
 /// `get`: the session's server if usable, otherwise round robin. Records

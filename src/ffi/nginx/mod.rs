@@ -9,6 +9,7 @@
 //! - `filter`: the response header and body filters that learn ids;
 //! - `zone`: the shared memory zone holding the table, and its state file;
 //! - `status`: the `sticky_session_status` location handler;
+//! - `sync`: the connections to Redis that share a zone with other nginx;
 //! - `util`: helpers (panic guard, clock, strings, request bitfields).
 
 mod balancer;
@@ -18,6 +19,7 @@ mod filter;
 mod module;
 mod request;
 mod status;
+mod sync;
 mod util;
 mod zone;
 

@@ -4,7 +4,7 @@
 //! init_process, the variables, exit_master).
 
 use core::ffi::{c_char, c_void};
-use core::ptr::{addr_of_mut, null_mut};
+use core::ptr::{addr_of_mut, null, null_mut};
 
 use ngx::core::Pool;
 use ngx::ffi::{
@@ -22,6 +22,7 @@ use super::balancer::init_upstream;
 use super::conf::{set_ctx_index, srv_conf, SrvConf};
 use super::context::request_ctx;
 use super::request::Source;
+use super::sync::{self, ZoneSync};
 use super::util::{array, bytes, conf_error, guard};
 use super::zone::{self, for_each_zone_ctx, init_zone, ZoneCtx};
 use super::{filter, status};
@@ -185,6 +186,38 @@ unsafe extern "C" fn sticky_session(
                 }
                 state = p;
             }
+            let mut zone_sync: *const ZoneSync = null();
+            if let Some(sc) = &d.sync {
+                let mut conf = sc.clone();
+                let (mut key_path, mut auth_path) = (Vec::new(), Vec::new());
+                for (file, out) in [
+                    (Some(sc.key_file), &mut key_path),
+                    (sc.auth_file, &mut auth_path),
+                ] {
+                    let Some(f) = file else { continue };
+                    let Some(mut p) = ngx_str_t::from_bytes((*cf).pool, f) else {
+                        return ngx::core::NGX_CONF_ERROR as *mut c_char;
+                    };
+                    if ngx::ffi::ngx_conf_full_name((*cf).cycle, &mut p, 1) != NGX_OK as ngx_int_t {
+                        return ngx::core::NGX_CONF_ERROR as *mut c_char;
+                    }
+                    *out = bytes(&p).to_vec();
+                }
+                conf.key_file = &key_path;
+                if sc.auth_file.is_some() {
+                    conf.auth_file = Some(&auth_path);
+                }
+                match ZoneSync::load(&conf, &zone_name) {
+                    Ok(zs) => {
+                        let pool = Pool::from_ngx_pool((*cf).pool);
+                        zone_sync = pool.allocate(zs);
+                        if zone_sync.is_null() {
+                            return ngx::core::NGX_CONF_ERROR as *mut c_char;
+                        }
+                    }
+                    Err(e) => return conf_error(cf, &e),
+                }
+            }
             if (*zone).data.is_null() {
                 // Two zones writing one file would overwrite each other.
                 let mut taken = None;
@@ -212,6 +245,7 @@ unsafe extern "C" fn sticky_session(
                 (*zctx).shm_zone = zone;
                 (*zctx).keep = Expiry::idle(d.timeout);
                 (*zctx).save_every = d.save_every;
+                (*zctx).sync = zone_sync;
                 (*zone).data = zctx as *mut c_void;
                 (*zone).init = Some(init_zone);
             } else {
@@ -223,6 +257,20 @@ unsafe extern "C" fn sticky_session(
                         cf,
                         &format!(
                             "zone \"{}\" is used with another \"state\" by another upstream",
+                            String::from_utf8_lossy(&zone_name)
+                        ),
+                    );
+                }
+                let same_sync = match (zctx.sync.as_ref(), zone_sync.as_ref()) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => a.spec == b.spec && a.files == b.files,
+                    _ => false,
+                };
+                if !same_sync {
+                    return conf_error(
+                        cf,
+                        &format!(
+                            "zone \"{}\" is used with other \"sync\" settings by another upstream",
                             String::from_utf8_lossy(&zone_name)
                         ),
                     );
@@ -388,6 +436,9 @@ unsafe extern "C" fn init_process(cycle: *mut ngx::ffi::ngx_cycle_t) -> ngx_int_
             if saves_periodically(process) {
                 zone::save_periodically(cycle);
             }
+            if process != Process::Helper {
+                sync::start(cycle, saves_periodically(process));
+            }
         }
         NGX_OK as ngx_int_t
     })
@@ -447,7 +498,10 @@ unsafe fn set_variable(v: *mut ngx_http_variable_value_t, value: Option<&[u8]>) 
 unsafe extern "C" fn exit_process(cycle: *mut ngx::ffi::ngx_cycle_t) {
     guard((), || {
         // SAFETY: the exiting process's cycle, its zones still mapped.
-        unsafe { zone::stop_saving(cycle) }
+        unsafe {
+            sync::stop_all();
+            zone::stop_saving(cycle)
+        }
     })
 }
 

@@ -76,3 +76,20 @@ ngx_http_sticky_session_release_in_memory(ngx_http_request_t *r)
         ctx->need_in_memory = 0;
     }
 }
+
+
+/* Marks a connection of ours (to Redis) idle, so a worker shutting down
+ * gracefully closes it (ngx_close_idle_connections) instead of waiting. */
+void
+ngx_http_sticky_session_conn_idle(ngx_connection_t *c)
+{
+    c->idle = 1;
+}
+
+
+/* Whether nginx asked an idle connection of ours to close. */
+ngx_uint_t
+ngx_http_sticky_session_conn_closing(ngx_connection_t *c)
+{
+    return c->close;
+}

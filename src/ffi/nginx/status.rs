@@ -230,6 +230,7 @@ unsafe fn collect(
                             scan_limited: load(&s.scan_limited),
                             refreshes: load(&s.refreshes),
                             upstreams: Vec::new(),
+                            sync: zone.sync_report(),
                         },
                     ));
                     reports.len() - 1

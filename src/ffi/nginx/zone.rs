@@ -19,9 +19,11 @@ use ngx::ffi::{
     ngx_slab_pool_t, ngx_str_t, NGX_ERROR, NGX_LOG_EMERG, NGX_LOG_NOTICE, NGX_LOG_WARN, NGX_OK,
 };
 
+use super::sync::ZoneSync;
 use super::util::{bytes, guard, now};
 use crate::state::{self, StateError};
 use crate::store::{Bind, Expiry, Header, Learned, Slot, Table, WriteLock, HEADER_SIZE, WAYS};
+use crate::sync::{Kind, SyncStats};
 
 /// Slots start on a cache line so a bucket spans exactly two.
 const SLOTS_OFFSET: usize = HEADER_SIZE.next_multiple_of(64);
@@ -45,7 +47,14 @@ pub struct ZoneCtx {
     pub save_every: u32,
     /// When this process last started writing the state file (0: never).
     last_saved: core::cell::Cell<u32>,
+    /// `sync=` settings (NULL: no sync), in the configuration's pool.
+    pub sync: *const ZoneSync,
+    /// Sync counters, in the zone (NULL until the zone is initialised).
+    sync_stats: *const SyncStats,
 }
+
+/// Counters of a zone whose shared copy could not be allocated.
+static NO_SYNC_STATS: SyncStats = SyncStats::new();
 
 impl ZoneCtx {
     /// The table, once the zone is initialised.
@@ -64,6 +73,44 @@ impl ZoneCtx {
             )
         };
         Table::attach(header, slots)
+    }
+
+    /// The zone's sync counters.
+    pub fn sync_stats(&self) -> &SyncStats {
+        // SAFETY: sync_stats is NULL or a SyncStats allocated in the zone by
+        // init_zone, mapped as long as the zone.
+        unsafe { self.sync_stats.as_ref() }.unwrap_or(&NO_SYNC_STATS)
+    }
+
+    /// The sync part of the status report, if the zone syncs.
+    pub fn sync_report(&self) -> Option<crate::status::SyncReport> {
+        // SAFETY: sync is NULL or the configuration's ZoneSync.
+        let zs = unsafe { self.sync.as_ref() }?;
+        let s = self.sync_stats();
+        let load = |c: &core::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        Some(crate::status::SyncReport {
+            endpoint: zs.spec.to_string(),
+            state: crate::sync::State::from_u64(load(&s.state)).as_str(),
+            published: load(&s.published),
+            applied: load(&s.applied),
+            dropped: load(&s.dropped),
+            resyncs: load(&s.resyncs),
+            conflicts: load(&s.conflicts),
+            failures: load(&s.failures),
+            last_error: crate::sync::ErrorKind::from_u64(load(&s.last_error)).map(|e| e.as_str()),
+            delay_ms: s
+                .delay_quantile_ms(0.5)
+                .zip(s.delay_quantile_ms(0.99))
+                .map(|(a, b)| (a, b, load(&s.delay_max_us))),
+        })
+    }
+
+    /// Queues session `key` for the other nginx, if the zone syncs.
+    pub fn publish(&self, kind: Kind, key: u64) {
+        // SAFETY: sync is NULL or the configuration's ZoneSync.
+        if let Some(zs) = unsafe { self.sync.as_ref() } {
+            zs.publish(self.sync_stats(), kind, key);
+        }
     }
 
     /// The writers' lock: the slab pool mutex, which nginx's master releases
@@ -103,6 +150,11 @@ impl ZoneCtx {
         let evicted = stats.evicted.load(Ordering::Relaxed);
         let now = now();
         let outcome = table.learn(&self.lock(), key, server, now, exp, bind);
+        match outcome {
+            Learned::New => self.publish(Kind::Keep, key),
+            Learned::Rebound => self.publish(Kind::Rebind, key),
+            Learned::Refreshed | Learned::Kept => {}
+        }
         let after = stats.evicted.load(Ordering::Relaxed);
         if after != evicted && stats.evict_warning_due(now) && !log.is_null() {
             {
@@ -242,11 +294,25 @@ pub unsafe extern "C" fn init_zone(shm_zone: *mut ngx_shm_zone_t, data: *mut c_v
         unsafe {
             let ctx = (*shm_zone).data as *mut ZoneCtx;
             let old = data as *const ZoneCtx;
+            let shared_key = (*ctx).sync.as_ref().map(|zs| zs.secret);
             if !old.is_null() {
                 (*ctx).shpool = (*old).shpool;
                 (*ctx).header = (*old).header;
                 (*ctx).slots = (*old).slots;
                 (*ctx).nslots = (*old).nslots;
+                (*ctx).sync_stats = (*old).sync_stats;
+                if let (Some(key), Some(table)) = (shared_key, (*ctx).table()) {
+                    if table.secret() != key {
+                        table.rekey(&(*ctx).lock(), key);
+                        ngx::ngx_log_error!(
+                            NGX_LOG_NOTICE,
+                            (*shm_zone).shm.log,
+                            "sticky_session: zone \"{}\" now hashes ids with its sync_key: \
+                             its sessions start over (and come back from Redis)",
+                            (*ctx).name()
+                        );
+                    }
+                }
                 return NGX_OK as ngx_int_t;
             }
             let shpool = (*shm_zone).shm.addr as *mut ngx_slab_pool_t;
@@ -256,7 +322,8 @@ pub unsafe extern "C" fn init_zone(shm_zone: *mut ngx_shm_zone_t, data: *mut c_v
                 adopt(ctx, (*shpool).data as *const Header);
                 return NGX_OK as ngx_int_t;
             }
-            // Take every free page: the table is the zone's only tenant.
+            (*ctx).sync_stats = ngx_slab_calloc(shpool, size_of::<SyncStats>()) as *const SyncStats;
+            // Take every other free page: the table is the zone's main tenant.
             let mut size = (*shpool).pfree * ngx_pagesize;
             let mut mem = null_mut();
             while size > SLOTS_OFFSET + WAYS * size_of::<Slot>() {
@@ -300,10 +367,28 @@ pub unsafe extern "C" fn init_zone(shm_zone: *mut ngx_shm_zone_t, data: *mut c_v
                 }
                 None => None,
             };
-            let secret = match (previous.and_then(|p| p.table()), &decoded) {
-                (Some(old), _) => old.secret(),
-                (None, Some(d)) => d.secret,
-                (None, None) => random_secret(),
+            let secret = match (shared_key, previous.and_then(|p| p.table()), &decoded) {
+                (Some(key), _, _) => key,
+                (None, Some(old), _) => old.secret(),
+                (None, None, Some(d)) => d.secret,
+                (None, None, None) => random_secret(),
+            };
+            // Sessions hashed with another key can never be found again.
+            let previous = previous.filter(|p| p.table().is_some_and(|t| t.secret() == secret));
+            let decoded = match decoded {
+                Some(d) if d.secret != secret => {
+                    if let Some((path, _)) = &file {
+                        ngx::ngx_log_error!(
+                            NGX_LOG_NOTICE,
+                            log,
+                            "sticky_session: state file \"{}\" was written with another hash \
+                             key (sync_key added or changed): not restored, Redis has the sessions",
+                            path.display()
+                        );
+                    }
+                    None
+                }
+                d => d,
             };
             let Some(table) = Table::format(&*header, slots, secret) else {
                 return NGX_ERROR as ngx_int_t;
