@@ -207,6 +207,7 @@ sub DESTROY {
     return if ($self->{owner} // $$) != $$;
     for my $b (@{ $self->{backends} || [] }) { kill 'KILL', $b; waitpid $b, 0 }
     if (my $dns = delete $self->{dns_pid}) { kill 'TERM', $dns; waitpid $dns, 0 }
+    $self->kill_redis($_, 'TERM') for keys %{ $self->{redis} || {} };
     # A test that died early: stop nginx (TERM, so the master takes its
     # workers along; a KILLed master would leave them running).
     $self->stop_nginx('TERM') if $self->{pid};
@@ -304,6 +305,52 @@ sub dns {
     push @{ $self->{stop_hooks} }, sub { kill 'TERM', $pid; waitpid $pid, 0; delete $self->{dns_pid} };
     sleep 0.3;
     return $self;
+}
+
+# A Redis for the test: redis-server on the free loopback port %%PORT_$name%%
+# (default REDIS), without persistence, stopped with the test. After
+# kill_redis, redis() starts it again on the same port. Extra server
+# arguments in args => [...].
+sub redis {
+    my ($self, $name, %opt) = @_;
+    $name //= 'REDIS';
+    my $port = $self->port($name);
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>>', "$self->{dir}/logs/redis-$name.log";
+        open STDERR, '>&', \*STDOUT;
+        exec 'redis-server', '--port', $port, '--bind', '127.0.0.1', '--save', '',
+            '--appendonly', 'no', '--dir', $self->{dir}, @{ $opt{args} || [] };
+        die "redis-server: $!";
+    }
+    $self->{redis}{$name} = $pid;
+    push @{ $self->{stop_hooks} }, sub { $self->kill_redis($name, 'TERM') }
+        unless $self->{redis_hooked}{$name}++;
+    my $deadline = time + 10 * $SLOW;
+    until (($self->redis_cli($name, 'PING') // '') =~ /PONG/) {
+        die "redis-server did not start" if time > $deadline;
+        sleep 0.05;
+    }
+    return $port;
+}
+
+# Stops the test's Redis $name (KILL, or $signal) and waits for it.
+sub kill_redis {
+    my ($self, $name, $signal) = @_;
+    my $pid = delete $self->{redis}{ $name // 'REDIS' } or return;
+    kill $signal // 'KILL', $pid;
+    waitpid $pid, 0;
+}
+
+# Runs redis-cli against the test's Redis $name; returns its output.
+sub redis_cli {
+    my ($self, $name, @args) = @_;
+    my $port = $self->port($name // 'REDIS');
+    open my $fh, '-|', 'redis-cli', '-p', $port, @args or die "redis-cli: $!";
+    local $/;
+    my $out = <$fh>;
+    close $fh;
+    return $out;
 }
 
 # Starts a forked backend on $port (on 127.0.0.1, or on addr => ...). $handler gets (method, uri, headers
