@@ -346,7 +346,12 @@ sub kill_redis {
 sub redis_cli {
     my ($self, $name, @args) = @_;
     my $port = $self->port($name // 'REDIS');
-    open my $fh, '-|', 'redis-cli', '-p', $port, @args or die "redis-cli: $!";
+    # Not the test's output: "Could not connect" while a Redis starts.
+    open my $saved, '>&', \*STDERR or die $!;
+    open STDERR, '>', '/dev/null';
+    my $ok = open my $fh, '-|', 'redis-cli', '-p', $port, @args;
+    open STDERR, '>&', $saved;
+    $ok or die "redis-cli: $!";
     local $/;
     my $out = <$fh>;
     close $fh;
