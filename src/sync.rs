@@ -682,6 +682,11 @@ pub struct Progress {
     pub synced: bool,
     /// A Sentinel named the primary.
     pub primary: Option<(String, u16)>,
+    /// Redis refused an update and the connection stays (e.g. out of
+    /// memory): its words, for the log.
+    pub refused: Option<String>,
+    /// An update was stored.
+    pub stored: bool,
 }
 
 /// What the connection works on: one zone's table and counters.
@@ -1050,6 +1055,19 @@ impl Link {
         let Some(expect) = self.expect.pop_front() else {
             return Err(LinkError::new(ErrorKind::Protocol, "reply to nothing"));
         };
+        if let (OwnedFrame::Error(e), Expect::Update(_)) = (&frame, expect) {
+            // A replica (after a failover) or a restarted Redis without the
+            // script needs a new connection; anything else (out of memory)
+            // loses this update only.
+            if !e.starts_with("READONLY") && !e.starts_with("NOSCRIPT") {
+                if let Some(z) = z {
+                    z.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    z.stats.error(ErrorKind::Server, z.now);
+                }
+                progress.refused = Some(e.clone());
+                return Ok(());
+            }
+        }
         if let OwnedFrame::Error(e) = &frame {
             let kind = match expect {
                 Expect::Ok => ErrorKind::Auth,
@@ -1081,11 +1099,12 @@ impl Link {
                 self.hello_done(progress);
             }
             (Expect::Update(_), OwnedFrame::Integer(1)) => {
+                progress.stored = true;
                 if let Some(z) = z {
                     z.stats.published.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            (Expect::Update(_), OwnedFrame::Integer(_)) => {}
+            (Expect::Update(_), OwnedFrame::Integer(_)) => progress.stored = true,
             (Expect::Update(_), OwnedFrame::BulkString(cur)) => {
                 // Redis knows the id live on another server: adopt it.
                 if let (Some((w, v)), Some(z)) = (parse_value(&cur), z) {
@@ -1435,6 +1454,19 @@ mod tests {
         assert!(!out.contains("the-raw-id"));
         l.input(b":1\r\n", Some(&z)).unwrap();
         assert_eq!(m.stats.published.load(Ordering::Relaxed), 1);
+
+        // A full Redis loses the update, not the connection; a replica does.
+        assert!(l.update(Kind::Keep, k, &z));
+        let p = l.input(b"-OOM command not allowed\r\n", Some(&z)).unwrap();
+        assert_eq!(p.refused.as_deref(), Some("OOM command not allowed"));
+        assert_eq!(m.stats.dropped.load(Ordering::Relaxed), 1);
+        assert!(l.update(Kind::Keep, k, &z));
+        let e = l.input(
+            b"-READONLY You can't write against a read only replica.\r\n",
+            Some(&z),
+        );
+        assert_eq!(e.unwrap_err().kind, ErrorKind::Server);
+        let mut l = ready_link(&z, false);
 
         // Redis says another server issued it first: adopted here.
         assert!(l.update(Kind::Keep, k, &z));

@@ -115,6 +115,25 @@ sub carried {
     is(scalar(() = $db3 =~ /\n/g), 20, 'the sessions are in database 3');
     is($db0, '', 'and nothing in database 0');
 
+    # Redis full: updates are refused, the connection and the routing stay.
+    my $failures = sync_status($a)->{failures};
+    $apps->redis_cli(undef, 'CONFIG', 'SET', 'maxmemory', '1');
+    my %full;
+    for (1 .. 10) {
+        my $r = $a->get('/');
+        is(StickyTest::status($r), 200, 'Redis full: request served') if $_ == 1;
+        $full{ sid_of($r) } = backend_of($r);
+    }
+    wait_for('Redis full: the refused updates are counted as dropped',
+        sub { sync_status($a)->{dropped} >= 10 });
+    is(sync_status($a)->{last_error}, 'server_error', 'and the error shown');
+    is(sync_status($a)->{failures}, $failures, 'without dropping the connection');
+    my @refused = $a->error_log =~ /refuses updates: OOM/g;
+    ok(@refused >= 1 && @refused <= 2, 'logged once per worker that met it');
+    $apps->redis_cli(undef, 'CONFIG', 'SET', 'maxmemory', '0');
+    is_deeply(carried($a, $b, 5), [], 'Redis with room again: sessions flow');
+    like($a->error_log, qr/accepts updates again/, 'and that is logged');
+
     my $wrong = file('wrong.auth', "lb not-the-password\n");
     my $c = lb("sync=redis://127.0.0.1:$port/3 sync_auth=$wrong");
     wait_for('a wrong password is reported', sub { (sync_status($c)->{last_error} // '') eq 'auth' });

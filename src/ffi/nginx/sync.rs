@@ -279,6 +279,7 @@ pub struct Conn {
     up: bool,
     partner: *mut Conn,
     resync_due: bool,
+    refusing: bool,
     log: ngx_log_t,
     cycle_log: *mut ngx_log_t,
     stopped: bool,
@@ -380,6 +381,7 @@ unsafe fn new_conn(
             up: false,
             partner: null_mut(),
             resync_due: false,
+            refusing: false,
             log,
             cycle_log: (*cycle).log,
             stopped: false,
@@ -700,6 +702,29 @@ unsafe fn feed(conn: *mut Conn, bytes: &[u8]) -> bool {
         }
         if progress.synced {
             set_state(conn);
+        }
+        if let Some(why) = &progress.refused {
+            if !c.refusing {
+                c.refusing = true;
+                ngx::ngx_log_error!(
+                    NGX_LOG_WARN,
+                    c.cycle_log,
+                    "sticky_session: zone \"{}\" sync: {} refuses updates: {}; they are \
+                     dropped until it accepts them again",
+                    c.zone().name(),
+                    c.sync().spec,
+                    why
+                );
+            }
+        } else if progress.stored && c.refusing {
+            c.refusing = false;
+            ngx::ngx_log_error!(
+                NGX_LOG_NOTICE,
+                c.cycle_log,
+                "sticky_session: zone \"{}\" sync: {} accepts updates again",
+                c.zone().name(),
+                c.sync().spec
+            );
         }
         let cmd = if c.leader() { conn } else { c.partner };
         if !cmd.is_null() && (*cmd).resync_due {
