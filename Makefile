@@ -2,7 +2,7 @@
 
 DEBIAN_PACKAGES := libclang-dev libpcre2-dev libssl-dev zlib1g-dev gcc g++ make perl pkg-config curl dnsmasq-base openssl redis-server redis-sentinel redis-tools
 
-.PHONY: all build deps run test unit prove dynamic static capi header header-check debian bench bench-core matrix matrix-smoke deb deb-test fuzz fuzz-smoke chaos chaos-smoke memcheck clean
+.PHONY: all build deps run test unit prove dynamic static capi header header-check debian bench bench-sync bench-core matrix matrix-smoke deb deb-test fuzz fuzz-smoke chaos chaos-smoke memcheck clean
 
 all: build
 
@@ -91,6 +91,12 @@ header-check: $(HEADER_GEN)
 bench: build
 	@ci/deps.sh wrk valgrind
 	perl ci/bench.pl
+
+# Sync through Redis: propagation delay between two nginx, publish rate,
+# Redis memory per session (the hit path with sync on is a row of bench).
+bench-sync: build
+	@ci/deps.sh wrk
+	perl ci/bench-sync.pl
 
 # Coverage-guided fuzzing (libFuzzer), FUZZ_SECONDS per target (default 60);
 # corpora kept in ci/fuzz/corpus. fuzz-smoke: 5 s per target, run by make test.

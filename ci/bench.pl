@@ -30,6 +30,14 @@ my $MODULE = "$ROOT/build/ngx_http_upstream_sticky_session_module.so";
 my $t = StickyTest->new(keep => $ENV{BENCH_PROFILE});    # ports and a scratch directory
 my $dir = $t->dir;
 my %port = map { $_ => $t->port($_) } qw(FRONT B1 B2);
+# A Redis for the sync row (the hit path must not touch it).
+$port{REDIS} = $t->redis;
+{
+    open my $fh, '>', "$dir/sync.key" or die $!;
+    print $fh "bench-sync-key-0123456789abcdef\n";
+    close $fh;
+    chmod 0600, "$dir/sync.key";
+}
 
 # Everything started here is stopped here, however the run ends.
 my @started;
@@ -141,6 +149,7 @@ my @configs = (
     [learnjson     => 'JSON handshake, same size, "sid"',  'learn_json', '', sub { '/handshake.txt' }],
     [rr_zk         => 'round robin, zone + keepalive',     'rr_zk',     '', $known],
     [sticky_zk     => 'sticky hit, zone + keepalive',      'sticky_zk', '', $known],
+    [sync_hit      => 'sticky hit, sync=redis on',         'sticky_sync', '', $known],
 );
 my $front_servers = '';
 for my $c (@configs) {
@@ -167,6 +176,7 @@ http {
     proxy_set_header Connection "";
 HEAD
 }
+my $sync = "sync=redis://127.0.0.1:$port{REDIS} sync_key=$dir/sync.key";
 my $front_conf = front_head($MODULE) . <<"CONF";
     upstream rr        { $servers }
     upstream hash      { hash \$arg_sid consistent; $servers }
@@ -177,16 +187,19 @@ my $front_conf = front_head($MODULE) . <<"CONF";
     upstream learn_json { sticky_session name=sid zone=learn_json:16m types=text/plain; $servers }
     upstream rr_zk     { zone rr_zk 64k; $servers keepalive 16; }
     upstream sticky_zk { zone sticky_zk 64k; sticky_session name=sid zone=bench_zk:16m; $servers keepalive 16; }
+    upstream sticky_sync { sticky_session name=sid zone=bench_sync:16m $sync; $servers }
     # Teachers: the same zones and servers, learning every id of a page, to
     # fill the tables with 100,000 sessions before the hit path is measured.
     upstream teach     { sticky_session name=sid zone=bench:16m learn=all max_scan=8m; $servers }
     upstream teach_zk  { zone teach_zk 64k; sticky_session name=sid zone=bench_zk:16m learn=all max_scan=8m; $servers keepalive 16; }
+    upstream teach_sync { sticky_session name=sid zone=bench_sync:16m learn=all max_scan=8m $sync; $servers }
 $front_servers
     server {
         listen 127.0.0.1:$port{FRONT} backlog=4096;
         location = /status { sticky_session_status; }
         location / { proxy_pass http://teach; }
         location /zk/ { proxy_pass http://teach_zk/; }
+        location /sync/ { proxy_pass http://teach_sync/; }
     }
 }
 CONF
@@ -248,8 +261,19 @@ sub counters {
 sub learn_ids {
     my $s = client();
     # Whichever backend answers, all 100,000 ids are learned from the page.
-    request($s, $_) for '/learn.html', '/zk/learn.html';
+    request($s, $_) for '/learn.html', '/zk/learn.html', '/sync/learn.html';
     close $s;
+    # The synced zone's sessions reach Redis before anything is measured.
+    my ($last, $deadline) = (-1, time + 600);
+    while (time < $deadline) {
+        my $s = client();
+        my ($published) = request($s, '/status') =~ /"published":(\d+)/;
+        close $s;
+        # Settled: nothing more published in the last second.
+        last if defined $published && $published == $last;
+        $last = $published // -1;
+        sleep 1;
+    }
 }
 
 sub wait_port {
@@ -307,7 +331,8 @@ sub callgrind_run {
 }
 
 {
-    my %expect = (hit => ['bench', 'hits'], miss => ['bench', 'misses'], sticky_zk => ['bench_zk', 'hits']);
+    my %expect = (hit => ['bench', 'hits'], miss => ['bench', 'misses'], sticky_zk => ['bench_zk', 'hits'],
+        sync_hit => ['bench_sync', 'hits']);
     callgrind_run(
         nginx   => $NGINX,
         dir     => "$dir/front",
@@ -444,6 +469,7 @@ my @ratios = (
     [learnall64k_vs_roundrobin64k => 'learnall64k', 'roundrobin64k'],
     [zone_keepalive_vs_plain => 'sticky_zk', 'rr_zk'],
     [json_handshake_vs_html_same_size => 'learnjson', 'learnsmall'],
+    [hit_sync_vs_hit => 'sync_hit', 'hit'],
     @anchor ? (
         [hit_vs_nginx_sticky_learn => 'ours130', 'nsticky130'],
         [nginx_sticky_learn_vs_roundrobin => 'nsticky130', 'rr130'],

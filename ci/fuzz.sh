@@ -10,7 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 fuzz=$root/ci/fuzz
 seconds=${FUZZ_SECONDS:-60}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(extract scanner inflate config store state decisions)
+[ ${#targets[@]} -gt 0 ] || targets=(extract scanner inflate config store state decisions sync)
 
 export RUSTC_BOOTSTRAP=1
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
