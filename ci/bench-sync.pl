@@ -150,6 +150,15 @@ my $per = ($mem1 - $mem0) / (($keys1 - $keys0) || 1);
 printf "Redis memory per live session: %.0f bytes (%d sessions, used_memory +%.1f MB)\n",
     $per, $keys1 - $keys0, ($mem1 - $mem0) / 1e6;
 
+# --- a restarted LB loads every live session --------------------------------
+$lbb->stop_nginx;
+my $t0 = time;
+$lbb->run;
+wait_connected($lbb);
+my $loaded = sync_of($lbb);
+printf "B restarted without state=: resynced in %.2f s (%d sessions loaded from Redis, "
+    . "%d entries in its table)\n", time - $t0, $loaded->{applied}, $loaded->{entries} // 0;
+
 printf "RATIO sync_propagation_p99_ms %.3f\n", $q->(0.99);
 printf "RATIO sync_redis_bytes_per_session %.0f\n", $per;
 printf "RATIO sync_dropped_at_full_rate %d\n", $dropped;
