@@ -210,14 +210,17 @@ mod tests {
 
     #[test]
     fn body_codings() {
-        let cases: [(Option<&str>, BodyCoding); 7] = [
+        let cases: [(Option<&str>, BodyCoding); 10] = [
             (None, BodyCoding::Plain),
             (Some("identity"), BodyCoding::Plain),
             (Some(" Identity "), BodyCoding::Plain),
             (Some("gzip"), BodyCoding::Inflate(Encoding::Gzip)),
             (Some("x-gzip"), BodyCoding::Inflate(Encoding::Gzip)),
             (Some("deflate"), BodyCoding::Inflate(Encoding::Deflate)),
-            (Some("br"), BodyCoding::Unreadable),
+            (Some("br"), BodyCoding::Inflate(Encoding::Brotli)),
+            (Some("zstd"), BodyCoding::Inflate(Encoding::Zstd)),
+            (Some("compress"), BodyCoding::Unreadable),
+            (Some("gzip, br"), BodyCoding::Unreadable),
         ];
         for (value, want) in cases {
             assert_eq!(body_coding(value.map(str::as_bytes)), want, "{value:?}");
