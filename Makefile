@@ -44,7 +44,7 @@ matrix: build
 
 matrix-smoke: build
 	MATRIX_VERSIONS="1.24.0 1.26.3 1.30.4 1.31.4" \
-	MATRIX_SUITES="t/routing.t t/split_body.t t/failover.t t/status.t t/durability.t t/keepalive.t t/config.t t/headers.t t/strict_resolve.t" \
+	MATRIX_SUITES="t/routing.t t/split_body.t t/failover.t t/status.t t/durability.t t/keepalive.t t/config.t t/headers.t t/strict_resolve.t t/drain.t" \
 		ci/matrix.sh
 
 # libnginx-mod-http-sticky-session_<version>_amd64.deb for Debian's nginx,

@@ -103,6 +103,8 @@ pub struct UpstreamReport {
     pub name: String,
     /// (server address, live sessions), in configuration order.
     pub servers: Vec<(String, u64)>,
+    /// Servers draining: no new sessions, their live ones stay.
+    pub draining: Vec<String>,
 }
 
 impl ZoneReport {
@@ -219,7 +221,18 @@ pub fn render_json(zones: &[ZoneReport]) -> String {
                 json_str(&mut out, addr);
                 let _ = write!(out, ":{n}");
             }
-            out.push_str("}}");
+            out.push('}');
+            if !u.draining.is_empty() {
+                out.push_str(",\"draining\":[");
+                for (k, addr) in u.draining.iter().enumerate() {
+                    if k > 0 {
+                        out.push(',');
+                    }
+                    json_str(&mut out, addr);
+                }
+                out.push(']');
+            }
+            out.push('}');
         }
         out.push('}');
         if let Some(sync) = &z.sync {
@@ -327,6 +340,23 @@ pub fn render_prometheus(zones: &[ZoneReport]) -> String {
             let _ = writeln!(out, "}} {max}");
         }
     }
+    if zones.iter().any(|z| z.upstreams.iter().any(|u| !u.draining.is_empty())) {
+        out.push_str("# HELP sticky_session_server_draining Servers draining: no new sessions.\n");
+        out.push_str("# TYPE sticky_session_server_draining gauge\n");
+        for z in zones {
+            for u in &z.upstreams {
+                for addr in &u.draining {
+                    out.push_str("sticky_session_server_draining{zone=");
+                    label(&mut out, &z.name);
+                    out.push_str(",upstream=");
+                    label(&mut out, &u.name);
+                    out.push_str(",server=");
+                    label(&mut out, addr);
+                    out.push_str("} 1\n");
+                }
+            }
+        }
+    }
     out.push_str("# HELP sticky_session_server_sessions Live sessions per server.\n");
     out.push_str("# TYPE sticky_session_server_sessions gauge\n");
     for z in zones {
@@ -366,6 +396,7 @@ mod tests {
             upstreams: vec![UpstreamReport {
                 name: "app\"x".into(),
                 servers: vec![("10.0.0.1:80".into(), 2), ("10.0.0.2:80".into(), 1)],
+                draining: Vec::new(),
             }],
             sync: None,
         }]
@@ -386,6 +417,21 @@ mod tests {
             delay_ms: Some((1, 2, 1250)),
         });
         z
+    }
+
+    #[test]
+    fn draining_servers() {
+        let mut z = sample();
+        z[0].upstreams[0].draining = vec!["10.0.0.2:80".into()];
+        let j = render_json(&z);
+        assert!(
+            j.contains("\"servers\":{\"10.0.0.1:80\":2,\"10.0.0.2:80\":1},\"draining\":[\"10.0.0.2:80\"]}"),
+            "{j}"
+        );
+        let p = render_prometheus(&z);
+        let line = "sticky_session_server_draining{zone=\"shop\",upstream=\"app\\\"x\",server=\"10.0.0.2:80\"} 1";
+        assert!(p.lines().any(|l| l == line), "missing {line:?} in\n{p}");
+        assert!(!render_prometheus(&sample()).contains("draining"));
     }
 
     #[test]

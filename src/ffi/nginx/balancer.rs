@@ -64,6 +64,22 @@ pub unsafe extern "C" fn init_upstream(
                 );
                 return NGX_ERROR as ngx_int_t;
             }
+            let peers = (*us).peer.data as *mut ngx_http_upstream_rr_peers_t;
+            for (addr, file, line) in &scf.drain {
+                if !drain(peers, addr) {
+                    ngx::ngx_conf_log_error!(
+                        NGX_LOG_EMERG,
+                        cf,
+                        "\"sticky_session_drain {}\" in {}:{} names no server of upstream \"{}\" \
+                         (write the address as the status page shows it, e.g. 10.0.0.3:8080)",
+                        String::from_utf8_lossy(addr),
+                        String::from_utf8_lossy(bytes(file)),
+                        line,
+                        String::from_utf8_lossy(bytes(&(*us).host))
+                    );
+                    return NGX_ERROR as ngx_int_t;
+                }
+            }
             scf.peer_ids = peer_ids((*us).peer.data as *const ngx_http_upstream_rr_peers_t);
             scf.original_init_peer = (*us).peer.init;
             (*us).peer.init = Some(init_peer);
@@ -71,6 +87,38 @@ pub unsafe extern "C" fn init_upstream(
             NGX_OK as ngx_int_t
         }
     })
+}
+
+/// `peer->down` of a draining server: nginx 1.29.6+'s own value for `drain`
+/// (`NGX_HTTP_UPSTREAM_DRAINING`), which round robin skips for new requests
+/// on every version while sessions keep using it.
+pub const DRAINING: ngx::ffi::ngx_uint_t = 8;
+
+/// Marks the peers whose address is `addr` (primary and backup lists) as
+/// draining; answers whether there was one.
+///
+/// # Safety
+/// `peers` must be round robin's peers of this configuration, not shared yet.
+unsafe fn drain(peers: *mut ngx_http_upstream_rr_peers_t, addr: &[u8]) -> bool {
+    let mut found = false;
+    let mut list = peers;
+    // SAFETY: lists and peers are NULL-terminated, still in the configuration's pool.
+    unsafe {
+        while !list.is_null() {
+            let mut peer = (*list).peer;
+            while !peer.is_null() {
+                if bytes(&(*peer).name) == addr {
+                    if (*peer).down == 0 {
+                        (*peer).down = DRAINING as _;
+                    }
+                    found = true;
+                }
+                peer = (*peer).next;
+            }
+            list = (*list).next;
+        }
+    }
+    found
 }
 
 /// Each configured peer's address and identity, per list (primary, backup)
@@ -412,8 +460,10 @@ unsafe fn usable(
     // SAFETY: tried has one bit per peer of the larger list.
     let tried = unsafe { *rrp.tried.add(i / BITS) } & (1usize << (i % BITS)) != 0;
     let now = ngx::ffi::ngx_time();
+    // A draining server keeps the sessions it holds.
+    let down = p.down != 0 && p.down as ngx::ffi::ngx_uint_t != DRAINING;
     !(tried
-        || p.down != 0
+        || down
         || (p.max_fails != 0 && p.fails >= p.max_fails && now - p.checked <= p.fail_timeout)
         || (p.max_conns != 0 && p.conns >= p.max_conns))
 }

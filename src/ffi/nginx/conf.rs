@@ -52,6 +52,8 @@ pub struct SrvConf {
     pub file: ngx_str_t,
     /// Line of the directive.
     pub line: ngx_uint_t,
+    /// `sticky_session_drain` addresses, each with where it was written.
+    pub drain: Vec<(Vec<u8>, ngx_str_t, ngx_uint_t)>,
 }
 
 impl Default for SrvConf {
@@ -74,6 +76,7 @@ impl Default for SrvConf {
             original_init_peer: None,
             file: ngx_str_t::empty(),
             line: 0,
+            drain: Vec::new(),
         }
     }
 }

@@ -32,11 +32,19 @@ use crate::session::Status;
 use crate::state::{saves_periodically, Process};
 use crate::store::Expiry;
 
-static mut COMMANDS: [ngx_command_t; 3] = [
+static mut COMMANDS: [ngx_command_t; 4] = [
     ngx_command_t {
         name: ngx::ngx_string!("sticky_session"),
         type_: (NGX_HTTP_UPS_CONF | NGX_CONF_ANY) as ngx_uint_t,
         set: Some(sticky_session),
+        conf: NGX_HTTP_SRV_CONF_OFFSET as ngx_uint_t,
+        offset: 0,
+        post: null_mut(),
+    },
+    ngx_command_t {
+        name: ngx::ngx_string!("sticky_session_drain"),
+        type_: (NGX_HTTP_UPS_CONF | ngx::ffi::NGX_CONF_1MORE) as ngx_uint_t,
+        set: Some(sticky_session_drain),
         conf: NGX_HTTP_SRV_CONF_OFFSET as ngx_uint_t,
         offset: 0,
         post: null_mut(),
@@ -331,6 +339,34 @@ unsafe extern "C" fn sticky_session(
     })
 }
 
+/// `sticky_session_drain ADDRESS...;`: the servers written exactly so
+/// (`10.0.0.3:8080`, as in the status page) get no new sessions and keep
+/// their live ones (checked against the servers when the upstream is set up).
+unsafe extern "C" fn sticky_session_drain(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    guard(ngx::core::NGX_CONF_ERROR as *mut c_char, || {
+        // SAFETY: nginx calls this inside upstream{} with our SrvConf as conf.
+        unsafe {
+            let scf = &mut *(conf as *mut SrvConf);
+            let words = array::<ngx_str_t>(&*(*cf).args);
+            for w in words.iter().skip(1) {
+                let addr = bytes(w).to_vec();
+                if addr.is_empty() || scf.drain.iter().any(|(a, _, _)| *a == addr) {
+                    return conf_error(
+                        cf,
+                        &format!("duplicate or empty address \"{}\"", String::from_utf8_lossy(&addr)),
+                    );
+                }
+                scf.drain.push((addr, (*(*cf).conf_file).file.name, (*(*cf).conf_file).line));
+            }
+            null_mut()
+        }
+    })
+}
+
 /// The index of variable `name` (without `$`); nginx copies the name, and
 /// an unknown variable fails at the end of configuration with its name.
 ///
@@ -401,6 +437,19 @@ unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
                             String::from_utf8_lossy(bytes(&(*us).host)),
                             String::from_utf8_lossy(bytes(&scf.file)),
                             scf.line,
+                        );
+                        return NGX_ERROR as ngx_int_t;
+                    }
+                    if let (false, Some((addr, file, line))) = (scf.enabled, scf.drain.first()) {
+                        ngx::ngx_conf_log_error!(
+                            ngx::ffi::NGX_LOG_EMERG,
+                            cf,
+                            "\"sticky_session_drain {}\" in {}:{} needs \"sticky_session\" in \
+                             upstream \"{}\"",
+                            String::from_utf8_lossy(addr),
+                            String::from_utf8_lossy(bytes(file)),
+                            line,
+                            String::from_utf8_lossy(bytes(&(*us).host)),
                         );
                         return NGX_ERROR as ngx_int_t;
                     }

@@ -236,7 +236,9 @@ unsafe fn collect(
                     reports.len() - 1
                 }
             };
-            let servers = server_names((*us).peer.data as *mut ngx_http_upstream_rr_peers_t)
+            let (names, draining) =
+                server_names((*us).peer.data as *mut ngx_http_upstream_rr_peers_t);
+            let servers = names
                 .into_iter()
                 .map(|name| {
                     let n = per_server
@@ -249,18 +251,21 @@ unsafe fn collect(
             reports[at].1.upstreams.push(UpstreamReport {
                 name: String::from_utf8_lossy(bytes(&(*us).host)).into_owned(),
                 servers,
+                draining,
             });
         }
     }
     reports.into_iter().map(|(_, r)| r).collect()
 }
 
-/// Addresses of the primary and backup servers of round robin's peers.
+/// Addresses of the primary and backup servers of round robin's peers, and
+/// of those draining.
 ///
 /// # Safety
 /// `peers` must be NULL or round robin's peers of this cycle.
-unsafe fn server_names(peers: *mut ngx_http_upstream_rr_peers_t) -> Vec<String> {
+unsafe fn server_names(peers: *mut ngx_http_upstream_rr_peers_t) -> (Vec<String>, Vec<String>) {
     let mut names = Vec::new();
+    let mut draining = Vec::new();
     let mut list = peers;
     // SAFETY: lists and peers are NULL-terminated; with a zone, read under the rwlock.
     unsafe {
@@ -272,6 +277,11 @@ unsafe fn server_names(peers: *mut ngx_http_upstream_rr_peers_t) -> Vec<String> 
             let mut peer = (*list).peer;
             while !peer.is_null() {
                 let name = String::from_utf8_lossy(bytes(&(*peer).name)).into_owned();
+                if (*peer).down as ngx::ffi::ngx_uint_t == super::balancer::DRAINING
+                    && !draining.contains(&name)
+                {
+                    draining.push(name.clone());
+                }
                 if !names.contains(&name) {
                     names.push(name);
                 }
@@ -283,7 +293,7 @@ unsafe fn server_names(peers: *mut ngx_http_upstream_rr_peers_t) -> Vec<String> 
             list = (*list).next;
         }
     }
-    names
+    (names, draining)
 }
 
 /// Sends `body` as a complete 200 response.
