@@ -26,7 +26,7 @@ unit:
 	cargo test --no-default-features
 
 prove: build
-	prove -r t/
+	prove -j2 -r t/
 
 dynamic: build
 	ci/nginx-build.sh dynamic
