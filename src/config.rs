@@ -107,6 +107,9 @@ pub struct Directive<'a> {
     pub learn: Learn,
     /// `max_scan=`: body bytes scanned per response, after inflating.
     pub max_scan: usize,
+    /// `balance=sessions`: new sessions go to the server with the fewest
+    /// live sessions per weight (default: round robin).
+    pub balance_sessions: bool,
     /// `sync=URL sync_key=FILE [sync_auth=FILE] [sync_db=N]`: share the
     /// zone's sessions with other nginx through Redis.
     pub sync: Option<SyncConf<'a>>,
@@ -176,6 +179,8 @@ pub enum ConfigError {
     InvalidLearn(String),
     /// `max_scan=` not a size of at least 1k.
     InvalidMaxScan(String),
+    /// `balance=` other than round_robin/sessions.
+    InvalidBalance(String),
     /// `sync=` that is not a Redis endpoint (value, reason).
     InvalidSync(String, String),
     /// `sync_key=`, `sync_auth=` or `sync_db=` without `sync=`, `sync=`
@@ -226,6 +231,9 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidMaxScan(p) => {
                 write!(f, "invalid max_scan \"{p}\" (a size of at least 1k)")
             }
+            ConfigError::InvalidBalance(p) => {
+                write!(f, "invalid balance \"{p}\" (\"round_robin\" or \"sessions\")")
+            }
             ConfigError::InvalidSync(p, why) => write!(f, "invalid sync \"{p}\": {why}"),
             ConfigError::InvalidSyncParam(why) => f.write_str(why),
             ConfigError::InvalidMaxIdLen(p) => write!(
@@ -255,6 +263,7 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
     let mut max_scan = None;
     let mut save_every = None;
     let (mut sync, mut sync_key, mut sync_auth, mut sync_db) = (None, None, None, None);
+    let mut balance = None;
     let mut create = Vec::new();
 
     for &arg in args {
@@ -353,6 +362,15 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
                     .filter(|&t| t >= 1)
                     .ok_or_else(|| ConfigError::InvalidSaveEvery(lossy(v)))?,
             );
+        } else if let Some(v) = arg.strip_prefix(b"balance=") {
+            if balance.is_some() {
+                return Err(ConfigError::Duplicate("balance"));
+            }
+            balance = Some(match v {
+                b"round_robin" => false,
+                b"sessions" => true,
+                _ => return Err(ConfigError::InvalidBalance(lossy(v))),
+            });
         } else if let Some(v) = arg.strip_prefix(b"sync=") {
             if sync.is_some() {
                 return Err(ConfigError::Duplicate("sync"));
@@ -462,6 +480,7 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
         max_scan: max_scan.unwrap_or(DEFAULT_MAX_SCAN),
         save_every: save_every.unwrap_or(crate::state::DEFAULT_SAVE_EVERY),
         create,
+        balance_sessions: balance.unwrap_or(false),
         sync,
     })
 }
@@ -684,6 +703,12 @@ mod tests {
         assert_eq!(sync.spec.to_string(), "redis://10.0.0.5:6380/2");
         assert_eq!(sync.key_file, b"/etc/nginx/sticky.key");
         assert_eq!(sync.auth_file, Some(&b"/etc/nginx/redis.auth"[..]));
+        assert!(parse(&args("balance=sessions")).unwrap().balance_sessions);
+        assert!(
+            !parse(&args("balance=round_robin"))
+                .unwrap()
+                .balance_sessions
+        );
         let unix = parse(&args("sync=unix:/run/redis.sock sync_db=4 sync_key=/k")).unwrap();
         assert_eq!(unix.sync.unwrap().spec.db, 4);
         assert_eq!(parse(&args("zone=a:1m")).unwrap().sync, None);
@@ -694,6 +719,7 @@ mod tests {
             ("sync=http://h sync_key=/k", "invalid sync \"http://h\": expected redis://HOST[:PORT][/DB], unix:PATH or sentinel://HOST[:PORT],.../MASTER"),
             ("sync=redis://u:p@h sync_key=/k", "invalid sync \"redis://u:p@h\": credentials belong in \"sync_auth=FILE\", not in the URL"),
             ("sync=redis://h sync=redis://h", "duplicate \"sync\" parameter"),
+            ("balance=least", "invalid balance \"least\" (\"round_robin\" or \"sessions\")"),
             ("sync=redis://h sync_key= ", "invalid sync_key \"\""),
             ("sync=redis://h sync_key=/k sync_db=x", "invalid sync_db \"x\""),
         ];

@@ -31,6 +31,7 @@ pub mod config;
 pub mod extract;
 pub mod id;
 pub mod inflate;
+pub mod placement;
 pub mod response;
 pub mod scanner;
 pub mod session;

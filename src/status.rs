@@ -340,7 +340,10 @@ pub fn render_prometheus(zones: &[ZoneReport]) -> String {
             let _ = writeln!(out, "}} {max}");
         }
     }
-    if zones.iter().any(|z| z.upstreams.iter().any(|u| !u.draining.is_empty())) {
+    if zones
+        .iter()
+        .any(|z| z.upstreams.iter().any(|u| !u.draining.is_empty()))
+    {
         out.push_str("# HELP sticky_session_server_draining Servers draining: no new sessions.\n");
         out.push_str("# TYPE sticky_session_server_draining gauge\n");
         for z in zones {
@@ -425,7 +428,9 @@ mod tests {
         z[0].upstreams[0].draining = vec!["10.0.0.2:80".into()];
         let j = render_json(&z);
         assert!(
-            j.contains("\"servers\":{\"10.0.0.1:80\":2,\"10.0.0.2:80\":1},\"draining\":[\"10.0.0.2:80\"]}"),
+            j.contains(
+                "\"servers\":{\"10.0.0.1:80\":2,\"10.0.0.2:80\":1},\"draining\":[\"10.0.0.2:80\"]}"
+            ),
             "{j}"
         );
         let p = render_prometheus(&z);

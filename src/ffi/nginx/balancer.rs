@@ -15,8 +15,10 @@ use ngx::ffi::{
 
 use super::conf::{ctx_index, srv_conf, SrvConf};
 use super::context::{PoolCarry, RequestCtx};
+use super::placement::next_turn;
 use super::request::candidates;
 use super::util::{bytes, guard, now};
+use crate::placement::{least_loaded, Counts};
 use crate::scanner::Scanner;
 use crate::session::{Candidate, Choice, Learning, Status};
 use crate::store::{server_id, Table};
@@ -329,6 +331,16 @@ unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void)
                     Pick::Unusable | Pick::Absent => {}
                 }
             }
+            if (*ctx.conf).balance_sessions {
+                let counts = (*ctx.conf).zone_ctx().and_then(|z| z.counts());
+                if let Some(id) =
+                    counts.and_then(|c| place(&mut pd.rrp, pc, c, &(*ctx.conf).peer_ids))
+                {
+                    ctx.served = Some(id);
+                    ngx::ngx_log_debug!((*pc).log, "sticky_session: placed on {:08x}", id);
+                    return NGX_OK as ngx_int_t;
+                }
+            }
             ngx::ngx_log_debug!(
                 (*pc).log,
                 "sticky_session: round robin ({})",
@@ -346,6 +358,54 @@ unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void)
 }
 
 const BITS: usize = usize::BITS as usize;
+
+/// `balance=sessions`: makes the usable primary server with the fewest live
+/// sessions per weight the request's peer; answers its identity, or `None`
+/// to leave the choice to round robin (one server, none usable: backups;
+/// a server whose count is not tracked).
+///
+/// # Safety
+/// As for [`select`].
+unsafe fn place(
+    rrp: &mut ngx_http_upstream_rr_peer_data_t,
+    pc: *mut ngx_peer_connection_t,
+    counts: &Counts,
+    ids: &[Vec<(usize, u32)>; 2],
+) -> Option<u32> {
+    // SAFETY: as in select: the peers list is locked while its peers are read.
+    unsafe {
+        let peers = rrp.peers;
+        if (*peers).single() != 0 {
+            return None;
+        }
+        let _locked = PeersLock::write(peers);
+        #[cfg(ngx_peer_refs)]
+        if !(*peers).config.is_null() && rrp.config != *(*peers).config {
+            return None;
+        }
+        let mut candidates = Vec::new();
+        let mut peer = (*peers).peer;
+        let mut i = 0;
+        while !peer.is_null() {
+            if usable(rrp, &*peer, i) && (*peer).down == 0 {
+                let id = match ids[0].get(i) {
+                    Some(&(p, id)) if p == peer as usize => id,
+                    _ => server_id(bytes(&(*peer).name)),
+                };
+                let held = counts.get(id)?;
+                candidates.push((peer, i, id, held, (*peer).weight.max(1) as u32));
+            }
+            peer = (*peer).next;
+            i += 1;
+        }
+        let loads: Vec<(u64, u32)> = candidates.iter().map(|c| (c.3, c.4)).collect();
+        let (peer, i, id, _, _) = candidates[least_loaded(&loads, next_turn())?];
+        match take(rrp, pc, peer, i) {
+            Pick::Chosen => Some(id),
+            Pick::Unusable | Pick::Absent => None,
+        }
+    }
+}
 
 /// What [`select`] found.
 enum Pick {

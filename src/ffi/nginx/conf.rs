@@ -52,6 +52,8 @@ pub struct SrvConf {
     pub file: ngx_str_t,
     /// Line of the directive.
     pub line: ngx_uint_t,
+    /// `balance=sessions`: new sessions go where the fewest live ones are.
+    pub balance_sessions: bool,
     /// `sticky_session_drain` addresses, each with where it was written.
     pub drain: Vec<(Vec<u8>, ngx_str_t, ngx_uint_t)>,
 }
@@ -77,6 +79,7 @@ impl Default for SrvConf {
             file: ngx_str_t::empty(),
             line: 0,
             drain: Vec::new(),
+            balance_sessions: false,
         }
     }
 }

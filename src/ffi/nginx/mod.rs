@@ -9,6 +9,7 @@
 //! - `filter`: the response header and body filters that learn ids;
 //! - `zone`: the shared memory zone holding the table, and its state file;
 //! - `status`: the `sticky_session_status` location handler;
+//! - `placement`: `balance=sessions` and its periodic recount;
 //! - `sync`: the connections to Redis that share a zone with other nginx;
 //! - `util`: helpers (panic guard, clock, strings, request bitfields).
 
@@ -17,6 +18,7 @@ mod conf;
 mod context;
 mod filter;
 mod module;
+mod placement;
 mod request;
 mod status;
 mod sync;

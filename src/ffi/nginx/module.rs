@@ -21,6 +21,7 @@ use ngx::ffi::{
 use super::balancer::init_upstream;
 use super::conf::{set_ctx_index, srv_conf, SrvConf};
 use super::context::request_ctx;
+use super::placement;
 use super::request::Source;
 use super::sync::{self, ZoneSync};
 use super::util::{array, bytes, conf_error, guard};
@@ -254,6 +255,7 @@ unsafe extern "C" fn sticky_session(
                 (*zctx).keep = Expiry::idle(d.timeout);
                 (*zctx).save_every = d.save_every;
                 (*zctx).sync = zone_sync;
+                (*zctx).balance = d.balance_sessions;
                 (*zone).data = zctx as *mut c_void;
                 (*zone).init = Some(init_zone);
             } else {
@@ -284,6 +286,7 @@ unsafe extern "C" fn sticky_session(
                     );
                 }
                 zctx.keep.idle = zctx.keep.idle.max(d.timeout);
+                zctx.balance |= d.balance_sessions;
                 zctx.save_every = zctx.save_every.min(d.save_every);
             }
 
@@ -321,6 +324,7 @@ unsafe extern "C" fn sticky_session(
             scf.strict = d.strict;
             scf.learn = d.learn;
             scf.max_scan = d.max_scan;
+            scf.balance_sessions = d.balance_sessions;
             scf.zone = zone;
             scf.patterns = Some(Patterns::new(&d.names, d.max_id_len));
             scf.file = (*(*cf).conf_file).file.name;
@@ -357,10 +361,14 @@ unsafe extern "C" fn sticky_session_drain(
                 if addr.is_empty() || scf.drain.iter().any(|(a, _, _)| *a == addr) {
                     return conf_error(
                         cf,
-                        &format!("duplicate or empty address \"{}\"", String::from_utf8_lossy(&addr)),
+                        &format!(
+                            "duplicate or empty address \"{}\"",
+                            String::from_utf8_lossy(&addr)
+                        ),
                     );
                 }
-                scf.drain.push((addr, (*(*cf).conf_file).file.name, (*(*cf).conf_file).line));
+                scf.drain
+                    .push((addr, (*(*cf).conf_file).file.name, (*(*cf).conf_file).line));
             }
             null_mut()
         }
@@ -484,6 +492,7 @@ unsafe extern "C" fn init_process(cycle: *mut ngx::ffi::ngx_cycle_t) -> ngx_int_
             };
             if saves_periodically(process) {
                 zone::save_periodically(cycle);
+                placement::start(cycle);
             }
             if process != Process::Helper {
                 sync::start(cycle, saves_periodically(process));

@@ -21,6 +21,7 @@ use ngx::ffi::{
 
 use super::sync::ZoneSync;
 use super::util::{bytes, guard, now};
+use crate::placement::Counts;
 use crate::state::{self, StateError};
 use crate::store::{Bind, Expiry, Header, Learned, Slot, Table, WriteLock, HEADER_SIZE, WAYS};
 use crate::sync::{Kind, SyncStats};
@@ -51,6 +52,12 @@ pub struct ZoneCtx {
     pub sync: *const ZoneSync,
     /// Sync counters, in the zone (NULL until the zone is initialised).
     sync_stats: *const SyncStats,
+    /// Live sessions per server, in the zone (NULL if it could not be
+    /// allocated), for `balance=sessions`.
+    counts: *const Counts,
+    /// Some upstream using the zone places new sessions by their counts:
+    /// worker 0 recounts them periodically.
+    pub balance: bool,
 }
 
 /// Counters of a zone whose shared copy could not be allocated.
@@ -73,6 +80,12 @@ impl ZoneCtx {
             )
         };
         Table::attach(header, slots)
+    }
+
+    /// Live sessions per server, when the zone has its counts.
+    pub fn counts(&self) -> Option<&Counts> {
+        // SAFETY: counts is NULL or a Counts allocated in the zone by init_zone.
+        unsafe { self.counts.as_ref() }
     }
 
     /// The zone's sync counters.
@@ -154,6 +167,11 @@ impl ZoneCtx {
             Learned::New => self.publish(Kind::Keep, key),
             Learned::Rebound => self.publish(Kind::Rebind, key),
             Learned::Refreshed | Learned::Kept => {}
+        }
+        if matches!(outcome, Learned::New | Learned::Rebound) {
+            if let Some(c) = self.counts() {
+                c.add(server);
+            }
         }
         let after = stats.evicted.load(Ordering::Relaxed);
         if after != evicted && stats.evict_warning_due(now) && !log.is_null() {
@@ -301,6 +319,7 @@ pub unsafe extern "C" fn init_zone(shm_zone: *mut ngx_shm_zone_t, data: *mut c_v
                 (*ctx).slots = (*old).slots;
                 (*ctx).nslots = (*old).nslots;
                 (*ctx).sync_stats = (*old).sync_stats;
+                (*ctx).counts = (*old).counts;
                 if let (Some(key), Some(table)) = (shared_key, (*ctx).table()) {
                     if table.secret() != key {
                         table.rekey(&(*ctx).lock(), key);
@@ -323,6 +342,8 @@ pub unsafe extern "C" fn init_zone(shm_zone: *mut ngx_shm_zone_t, data: *mut c_v
                 return NGX_OK as ngx_int_t;
             }
             (*ctx).sync_stats = ngx_slab_calloc(shpool, size_of::<SyncStats>()) as *const SyncStats;
+            // Zeroed memory is an empty Counts (atomics, all free).
+            (*ctx).counts = ngx_slab_calloc(shpool, size_of::<Counts>()) as *const Counts;
             // Take every other free page: the table is the zone's main tenant.
             let mut size = (*shpool).pfree * ngx_pagesize;
             let mut mem = null_mut();
