@@ -6,6 +6,7 @@ use std::env;
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(ngx_peer_refs)");
     println!("cargo::rustc-check-cfg=cfg(ngx_cookie_list)");
+    println!("cargo::rustc-check-cfg=cfg(ngx_keepalive_at_init)");
     println!("cargo::rerun-if-env-changed=DEP_NGINX_VERSION_NUMBER");
     let version: u64 = env::var("DEP_NGINX_VERSION_NUMBER")
         .ok()
@@ -18,6 +19,11 @@ fn main() {
     }
     if version >= 1_027_003 {
         println!("cargo::rustc-cfg=ngx_peer_refs");
+    }
+    // 1.29.7 made keepalive wrap the upstream's balancer when the
+    // configuration is complete, instead of when its directive is read.
+    if version >= 1_029_007 {
+        println!("cargo::rustc-cfg=ngx_keepalive_at_init");
     }
     if env::var_os("CARGO_FEATURE_NGINX").is_some() {
         compile_request_bits();

@@ -38,6 +38,11 @@ my @good = (
     'sticky_session name=PHPSESSID name=sid zone=web:64k timeout=30m max_id_len=64;',
     "sticky_session; keepalive 16;",
     "zone peers 64k; sticky_session;",
+    # A balancer written first places the requests without a live session.
+    'least_conn; sticky_session;',
+    'random two; sticky_session;',
+    'hash $remote_addr consistent; sticky_session;',
+    'least_conn; sticky_session; keepalive 16;',
 );
 # Since 1.29.7 keepalive wraps whatever balancer an upstream ends up with
 # once the configuration is read, so its place no longer matters.
@@ -55,10 +60,9 @@ my @bad = (
     ['sticky_session name=a&b;', qr/invalid name "a&b"/],
     ['sticky_session max_id_len=0;', qr/invalid max_id_len "0"/],
     ['sticky_session; sticky_session;', qr/"sticky_session" directive is duplicate in nginx.conf:LINE/],
-    ['least_conn; sticky_session;', qr/must be the first load balancing directive/],
     ['sticky_session; least_conn;', qr/is overridden by a load balancing method specified after it/],
 );
-push @bad, ['keepalive 16; sticky_session;', qr/must be the first load balancing directive/]
+push @bad, ['keepalive 16; sticky_session;', qr/"sticky_session" directive must come before "keepalive"/]
     if $version < 1_029_007;
 # nginx's own sticky (1.29.6+) in the same upstream, in either order.
 push @bad,

@@ -26,11 +26,31 @@ use crate::sync::Kind;
 
 /// Per-request balancer data, one pool allocation per upstream request.
 /// Round robin's data comes first: round robin's init fills it in place, and
-/// its callbacks (free, SSL session reuse) can be handed this pointer.
+/// its callbacks (free, SSL session reuse) can be handed this pointer. A
+/// balancer written before us that keeps data of its own (`random`, `hash`,
+/// `ip_hash`: round robin's data first, then theirs) leaves `rrp` unused:
+/// `inner` points at theirs, and its callbacks are handed that.
 #[repr(C)]
 struct PeerData {
     rrp: ngx_http_upstream_rr_peer_data_t,
     ctx: RequestCtx,
+    /// The inner balancer's data (`&rrp`, or its own).
+    inner: *mut c_void,
+    /// The inner balancer's `get` (round robin's, `least_conn`'s, ...).
+    inner_get: ngx::ffi::ngx_event_get_peer_pt,
+    /// Its `free` and SSL session callbacks, when `inner` is its own.
+    inner_free: ngx::ffi::ngx_event_free_peer_pt,
+    inner_set_session: ngx::ffi::ngx_event_set_peer_session_pt,
+    inner_save_session: ngx::ffi::ngx_event_save_peer_session_pt,
+}
+
+impl PeerData {
+    /// Round robin's data of this request, wherever the inner balancer keeps it.
+    fn rrp(&mut self) -> &mut ngx_http_upstream_rr_peer_data_t {
+        // SAFETY: inner is &self.rrp or a live struct that starts with
+        // round robin's data (checked in init_peer).
+        unsafe { &mut *(self.inner as *mut ngx_http_upstream_rr_peer_data_t) }
+    }
 }
 
 // ngx_palloc aligns to NGX_ALIGNMENT (sizeof(unsigned long)): enough for
@@ -52,7 +72,10 @@ pub unsafe extern "C" fn init_upstream(
             let Some(scf) = srv_conf(us) else {
                 return NGX_ERROR as ngx_int_t;
             };
-            if ngx_http_upstream_init_round_robin(cf, us) != NGX_OK as ngx_int_t {
+            let init = scf
+                .inner_init_upstream
+                .unwrap_or(ngx_http_upstream_init_round_robin);
+            if init(cf, us) != NGX_OK as ngx_int_t {
                 return NGX_ERROR as ngx_int_t;
             }
             if let Some(clash) = id_clash((*us).peer.data as *const ngx_http_upstream_rr_peers_t) {
@@ -204,6 +227,33 @@ unsafe extern "C" fn init_peer(
             if rc != NGX_OK as ngx_int_t {
                 return rc;
             }
+            let inner = (*u).peer.data;
+            (*pd).inner = inner;
+            (*pd).inner_get = (*u).peer.get;
+            (*pd).inner_free = None;
+            (*pd).inner_set_session = None;
+            (*pd).inner_save_session = None;
+            let rrp = inner as *const ngx_http_upstream_rr_peer_data_t;
+            if inner.is_null()
+                || (*rrp).peers != (*us).peer.data as *mut ngx_http_upstream_rr_peers_t
+            {
+                // Not a balancer built on round robin's data: leave it alone.
+                ngx::ngx_log_debug!(
+                    (*(*r).connection).log,
+                    "sticky_session: balancer before us keeps no round robin data, not sticky"
+                );
+                return NGX_OK as ngx_int_t;
+            }
+            if inner != pd as *mut c_void {
+                // Its callbacks get its data back through ours.
+                (*pd).inner_free = (*u).peer.free;
+                (*pd).inner_set_session = (*u).peer.set_session;
+                (*pd).inner_save_session = (*u).peer.save_session;
+                (*u).peer.data = pd as *mut c_void;
+                (*u).peer.free = Some(free_peer);
+                (*u).peer.set_session = Some(set_session);
+                (*u).peer.save_session = Some(save_session);
+            }
             (*u).peer.get = Some(get_peer);
 
             // The request's context; a new upstream (internal redirect,
@@ -304,7 +354,12 @@ unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void)
             let pd = &mut *(data as *mut PeerData);
             let ctx = &mut pd.ctx;
             if ctx.status == Status::Hit {
-                match select(&mut pd.rrp, pc, ctx.target, &(*ctx.conf).peer_ids) {
+                match select(
+                    &mut *(pd.inner as *mut ngx_http_upstream_rr_peer_data_t),
+                    pc,
+                    ctx.target,
+                    &(*ctx.conf).peer_ids,
+                ) {
                     Pick::Chosen => {
                         ctx.served = Some(ctx.target);
                         ngx::ngx_log_debug!(
@@ -323,7 +378,7 @@ unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void)
                         ctx.served = None;
                         // As round robin answers when no peer is left: the
                         // upstream's name, never a peer's that may be gone.
-                        (*pc).name = (*pd.rrp.peers).name;
+                        (*pc).name = (*pd.rrp().peers).name;
                         return NGX_BUSY as ngx_int_t;
                     }
                     // Removed from the upstream: fall back even when strict,
@@ -333,9 +388,8 @@ unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void)
             }
             if (*ctx.conf).balance_sessions {
                 let counts = (*ctx.conf).zone_ctx().and_then(|z| z.counts());
-                if let Some(id) =
-                    counts.and_then(|c| place(&mut pd.rrp, pc, c, &(*ctx.conf).peer_ids))
-                {
+                let rrp = &mut *(pd.inner as *mut ngx_http_upstream_rr_peer_data_t);
+                if let Some(id) = counts.and_then(|c| place(rrp, pc, c, &(*ctx.conf).peer_ids)) {
                     ctx.served = Some(id);
                     ngx::ngx_log_debug!((*pc).log, "sticky_session: placed on {:08x}", id);
                     return NGX_OK as ngx_int_t;
@@ -346,13 +400,61 @@ unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void)
                 "sticky_session: round robin ({})",
                 ctx.status.as_str()
             );
-            let rc = ngx_http_upstream_get_round_robin_peer(pc, data);
+            let rc = match pd.inner_get {
+                Some(get) => get(pc, pd.inner),
+                None => ngx_http_upstream_get_round_robin_peer(pc, pd.inner),
+            };
             ctx.served = if rc == NGX_OK as ngx_int_t && !(*pc).name.is_null() {
                 Some(server_id(bytes(&*(*pc).name)))
             } else {
                 None
             };
             rc
+        }
+    })
+}
+
+/// `free` for an inner balancer with data of its own: hands it its data.
+unsafe extern "C" fn free_peer(
+    pc: *mut ngx_peer_connection_t,
+    data: *mut c_void,
+    state: ngx::ffi::ngx_uint_t,
+) {
+    guard((), || {
+        // SAFETY: data is the PeerData init_peer installed; inner_free is
+        // the inner balancer's own free for its data.
+        unsafe {
+            let pd = &*(data as *const PeerData);
+            if let Some(free) = pd.inner_free {
+                free(pc, pd.inner, state);
+            }
+        }
+    })
+}
+
+/// SSL session reuse for an inner balancer with data of its own.
+unsafe extern "C" fn set_session(pc: *mut ngx_peer_connection_t, data: *mut c_void) -> ngx_int_t {
+    guard(NGX_OK as ngx_int_t, || {
+        // SAFETY: as in free_peer.
+        unsafe {
+            let pd = &*(data as *const PeerData);
+            match pd.inner_set_session {
+                Some(f) => f(pc, pd.inner),
+                None => NGX_OK as ngx_int_t,
+            }
+        }
+    })
+}
+
+/// SSL session saving for an inner balancer with data of its own.
+unsafe extern "C" fn save_session(pc: *mut ngx_peer_connection_t, data: *mut c_void) {
+    guard((), || {
+        // SAFETY: as in free_peer.
+        unsafe {
+            let pd = &*(data as *const PeerData);
+            if let Some(f) = pd.inner_save_session {
+                f(pc, pd.inner);
+            }
         }
     })
 }

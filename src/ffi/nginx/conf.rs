@@ -46,8 +46,13 @@ pub struct SrvConf {
     /// Each configured peer's address and identity, primary and backup
     /// lists (see `balancer::peer_ids`).
     pub peer_ids: [Vec<(usize, u32)>; 2],
-    /// Round robin's per-request init, which ours wraps.
+    /// Round robin's per-request init (or that of the balancer configured
+    /// before us), which ours wraps.
     pub original_init_peer: ngx_http_upstream_init_peer_pt,
+    /// `least_conn`, `random`, `hash` or `ip_hash` written before
+    /// `sticky_session`: its init, which places the requests without a live
+    /// session (round robin's when `None`).
+    pub inner_init_upstream: ngx::ffi::ngx_http_upstream_init_pt,
     /// Where the directive is, for errors reported after parsing.
     pub file: ngx_str_t,
     /// Line of the directive.
@@ -76,6 +81,7 @@ impl Default for SrvConf {
             max_scan: config::DEFAULT_MAX_SCAN,
             peer_ids: [Vec::new(), Vec::new()],
             original_init_peer: None,
+            inner_init_upstream: None,
             file: ngx_str_t::empty(),
             line: 0,
             drain: Vec::new(),

@@ -155,10 +155,12 @@ unsafe extern "C" fn sticky_session(
                 );
                 return ngx::core::NGX_CONF_ERROR as *mut c_char;
             }
-            if (*uscf).peer.init_upstream.is_some() {
-                return c"must be the first load balancing directive in the upstream block, \
-                         before \"keepalive\", and cannot be combined with another method"
-                    .as_ptr() as *mut c_char;
+            // A balancer written before us (least_conn, random, hash) places
+            // the requests without a live session; keepalive must wrap us.
+            let inner = (*uscf).peer.init_upstream;
+            if inner.is_some() && keepalive_in((*cf).cycle, uscf) {
+                return c"must come before \"keepalive\" in the upstream block".as_ptr()
+                    as *mut c_char;
             }
 
             let words = array::<ngx_str_t>(&*(*cf).args);
@@ -325,6 +327,7 @@ unsafe extern "C" fn sticky_session(
             scf.learn = d.learn;
             scf.max_scan = d.max_scan;
             scf.balance_sessions = d.balance_sessions;
+            scf.inner_init_upstream = inner;
             scf.zone = zone;
             scf.patterns = Some(Patterns::new(&d.names, d.max_id_len));
             scf.file = (*(*cf).conf_file).file.name;
@@ -419,6 +422,43 @@ unsafe fn nginx_sticky_in(
             }
             let conf = *confs.add((*m).ctx_index) as *const *const c_void;
             return !conf.is_null() && !(*conf).is_null();
+        }
+        false
+    }
+}
+
+/// Whether `keepalive` was written in `us` before now, on nginx versions
+/// whose `keepalive` wraps the balancer as its directive is read (it must
+/// wrap ours, so it must come after). Its server configuration starts with
+/// `max_cached`, which only the directive sets.
+///
+/// # Safety
+/// As for [`nginx_sticky_in`].
+unsafe fn keepalive_in(
+    cycle: *const ngx::ffi::ngx_cycle_t,
+    us: *const ngx_http_upstream_srv_conf_t,
+) -> bool {
+    if cfg!(ngx_keepalive_at_init) {
+        return false;
+    }
+    // SAFETY: as in nginx_sticky_in; the keepalive module's server
+    // configuration begins with an ngx_uint_t on these versions.
+    unsafe {
+        let confs = (*us).srv_conf;
+        if confs.is_null() || (*cycle).modules.is_null() {
+            return false;
+        }
+        for i in 0..(*cycle).modules_n {
+            let m = *(*cycle).modules.add(i);
+            if m.is_null()
+                || (*m).type_ != NGX_HTTP_MODULE as ngx_uint_t
+                || (*m).name.is_null()
+                || core::ffi::CStr::from_ptr((*m).name) != c"ngx_http_upstream_keepalive_module"
+            {
+                continue;
+            }
+            let conf = *confs.add((*m).ctx_index) as *const ngx_uint_t;
+            return !conf.is_null() && *conf != 0;
         }
         false
     }
