@@ -107,6 +107,8 @@ pub struct Directive<'a> {
     pub learn: Learn,
     /// `max_scan=`: body bytes scanned per response, after inflating.
     pub max_scan: usize,
+    /// `route=suffix:SEP|prefix:SEP`: where ids carry the issuing server's route.
+    pub route: Option<crate::route::RouteSpec>,
     /// `balance=sessions`: new sessions go to the server with the fewest
     /// live sessions per weight (default: round robin).
     pub balance_sessions: bool,
@@ -179,6 +181,8 @@ pub enum ConfigError {
     InvalidLearn(String),
     /// `max_scan=` not a size of at least 1k.
     InvalidMaxScan(String),
+    /// `route=` other than `suffix:SEP` / `prefix:SEP`.
+    InvalidRoute(String),
     /// `balance=` other than round_robin/sessions.
     InvalidBalance(String),
     /// `sync=` that is not a Redis endpoint (value, reason).
@@ -231,6 +235,10 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidMaxScan(p) => {
                 write!(f, "invalid max_scan \"{p}\" (a size of at least 1k)")
             }
+            ConfigError::InvalidRoute(p) => write!(
+                f,
+                "invalid route \"{p}\" (\"suffix:SEP\" or \"prefix:SEP\", SEP one punctuation character)"
+            ),
             ConfigError::InvalidBalance(p) => {
                 write!(f, "invalid balance \"{p}\" (\"round_robin\" or \"sessions\")")
             }
@@ -264,6 +272,7 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
     let mut save_every = None;
     let (mut sync, mut sync_key, mut sync_auth, mut sync_db) = (None, None, None, None);
     let mut balance = None;
+    let mut route = None;
     let mut create = Vec::new();
 
     for &arg in args {
@@ -361,6 +370,14 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
                 parse_time(v)
                     .filter(|&t| t >= 1)
                     .ok_or_else(|| ConfigError::InvalidSaveEvery(lossy(v)))?,
+            );
+        } else if let Some(v) = arg.strip_prefix(b"route=") {
+            if route.is_some() {
+                return Err(ConfigError::Duplicate("route"));
+            }
+            route = Some(
+                crate::route::RouteSpec::parse(v)
+                    .ok_or_else(|| ConfigError::InvalidRoute(lossy(v)))?,
             );
         } else if let Some(v) = arg.strip_prefix(b"balance=") {
             if balance.is_some() {
@@ -481,6 +498,7 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
         save_every: save_every.unwrap_or(crate::state::DEFAULT_SAVE_EVERY),
         create,
         balance_sessions: balance.unwrap_or(false),
+        route,
         sync,
     })
 }
@@ -720,6 +738,7 @@ mod tests {
             ("sync=redis://u:p@h sync_key=/k", "invalid sync \"redis://u:p@h\": credentials belong in \"sync_auth=FILE\", not in the URL"),
             ("sync=redis://h sync=redis://h", "duplicate \"sync\" parameter"),
             ("balance=least", "invalid balance \"least\" (\"round_robin\" or \"sessions\")"),
+            ("route=suffix", "invalid route \"suffix\" (\"suffix:SEP\" or \"prefix:SEP\", SEP one punctuation character)"),
             ("sync=redis://h sync_key= ", "invalid sync_key \"\""),
             ("sync=redis://h sync_key=/k sync_db=x", "invalid sync_db \"x\""),
         ];

@@ -33,6 +33,7 @@ pub mod id;
 pub mod inflate;
 pub mod placement;
 pub mod response;
+pub mod route;
 pub mod scanner;
 pub mod session;
 pub mod state;

@@ -26,6 +26,8 @@ pub enum Status {
     New,
     /// The session's server was unusable; it now belongs to the one that answered.
     Rebound,
+    /// The table did not know the id; its route named the server.
+    Route,
 }
 
 impl Status {
@@ -38,6 +40,7 @@ impl Status {
             Status::Expired => "EXPIRED",
             Status::New => "NEW",
             Status::Rebound => "REBOUND",
+            Status::Route => "ROUTE",
         }
     }
 }

@@ -34,6 +34,9 @@ pub struct ZoneReport {
     pub upstreams: Vec<UpstreamReport>,
     /// Sync through Redis, when configured.
     pub sync: Option<SyncReport>,
+    /// Routes learned from ids (`route=`): each with its server's address,
+    /// or `None` when seen from two servers (not used).
+    pub routes: Vec<(String, Option<String>)>,
 }
 
 /// The sync state of one zone.
@@ -235,6 +238,21 @@ pub fn render_json(zones: &[ZoneReport]) -> String {
             out.push('}');
         }
         out.push('}');
+        if !z.routes.is_empty() {
+            out.push_str(",\"routes\":{");
+            for (k, (route, server)) in z.routes.iter().enumerate() {
+                if k > 0 {
+                    out.push(',');
+                }
+                json_str(&mut out, route);
+                out.push(':');
+                match server {
+                    Some(s) => json_str(&mut out, s),
+                    None => out.push_str("null"),
+                }
+            }
+            out.push('}');
+        }
         if let Some(sync) = &z.sync {
             out.push_str(",\"sync\":{\"endpoint\":");
             json_str(&mut out, &sync.endpoint);
@@ -402,7 +420,22 @@ mod tests {
                 draining: Vec::new(),
             }],
             sync: None,
+            routes: Vec::new(),
         }]
+    }
+
+    #[test]
+    fn routes() {
+        let mut z = sample();
+        z[0].routes = vec![
+            ("node1".into(), Some("10.0.0.1:80".into())),
+            ("node9".into(), None),
+        ];
+        let j = render_json(&z);
+        assert!(
+            j.contains("}}},\"routes\":{\"node1\":\"10.0.0.1:80\",\"node9\":null}}}}"),
+            "{j}"
+        );
     }
 
     fn synced() -> Vec<ZoneReport> {

@@ -21,7 +21,7 @@ use super::util::{bytes, guard, now};
 use crate::placement::{least_loaded, Counts};
 use crate::scanner::Scanner;
 use crate::session::{Candidate, Choice, Learning, Status};
-use crate::store::{server_id, Table};
+use crate::store::{server_id, Lookup, Table};
 use crate::sync::Kind;
 
 /// Per-request balancer data, one pool allocation per upstream request.
@@ -283,16 +283,25 @@ unsafe extern "C" fn init_peer(
                 return NGX_OK as ngx_int_t;
             };
             table.count(chosen.found);
+            let routed = match (chosen.found, scf.route) {
+                (Lookup::Miss | Lookup::Expired, Some(spec)) => spec
+                    .route_of(chosen.id)
+                    .and_then(|route| scf.zone_ctx()?.routes()?.lookup(route)),
+                _ => None,
+            };
             ctx.id = ngx_str_t {
                 len: chosen.id.len(),
                 data: chosen.id.as_ptr() as *mut u8,
             };
-            let (status, target) = chosen.status();
+            let (status, target) = match routed {
+                Some(server) => (Status::Route, Some(server)),
+                None => chosen.status(),
+            };
             ctx.status = status;
             ctx.target = target.unwrap_or(0);
             ctx.learning = Learning {
                 own: chosen.key,
-                known: target.is_some(),
+                known: status == Status::Hit,
                 last: 0,
             };
             ngx::ngx_log_debug!(
@@ -353,7 +362,7 @@ unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void)
         unsafe {
             let pd = &mut *(data as *mut PeerData);
             let ctx = &mut pd.ctx;
-            if ctx.status == Status::Hit {
+            if matches!(ctx.status, Status::Hit | Status::Route) {
                 match select(
                     &mut *(pd.inner as *mut ngx_http_upstream_rr_peer_data_t),
                     pc,
@@ -369,7 +378,7 @@ unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void)
                         );
                         return NGX_OK as ngx_int_t;
                     }
-                    Pick::Unusable if (*ctx.conf).strict => {
+                    Pick::Unusable if (*ctx.conf).strict && ctx.status == Status::Hit => {
                         ngx::ngx_log_debug!(
                             (*pc).log,
                             "sticky_session: peer {:08x} unusable, fallback=off",

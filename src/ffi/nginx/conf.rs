@@ -57,6 +57,8 @@ pub struct SrvConf {
     pub file: ngx_str_t,
     /// Line of the directive.
     pub line: ngx_uint_t,
+    /// `route=`: where ids carry their server's route.
+    pub route: Option<crate::route::RouteSpec>,
     /// `balance=sessions`: new sessions go where the fewest live ones are.
     pub balance_sessions: bool,
     /// `sticky_session_drain` addresses, each with where it was written.
@@ -86,6 +88,7 @@ impl Default for SrvConf {
             line: 0,
             drain: Vec::new(),
             balance_sessions: false,
+            route: None,
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::inflate::Inflater;
 use crate::response::{body_coding, header_ids, scan_mode, BodyCoding};
 use crate::scanner::{Flow, Mode, Patterns, Recent, Scanner};
 use crate::session::{after_id, rebind_to, skips_own_id, status_after, Status, Step};
-use crate::store::{Bind, Stats};
+use crate::store::{Bind, Learned, Stats};
 
 static mut NEXT_HEADER_FILTER: ngx_http_output_header_filter_pt = None;
 static mut NEXT_BODY_FILTER: ngx_http_output_body_filter_pt = None;
@@ -476,6 +476,13 @@ fn learn(ctx: &mut RequestCtx, scf: &SrvConf, log: *mut ngx_log_t, id: &[u8]) ->
         Step::Own => after_id(scf.learn),
         Step::Record => {
             let outcome = zone.learn(&table, log, key, served, scf.expiry, Bind::Keep);
+            if outcome != Learned::Kept {
+                // The id is now the answering server's: so is its route.
+                let route = scf.route.and_then(|spec| spec.route_of(id));
+                if let (Some(route), Some(routes)) = (route, zone.routes()) {
+                    routes.learn(&zone.lock(), route, served);
+                }
+            }
             ctx.status = status_after(ctx.status, outcome, ctx.learning.known);
             ngx::ngx_log_debug!(
                 log,

@@ -258,6 +258,7 @@ unsafe extern "C" fn sticky_session(
                 (*zctx).save_every = d.save_every;
                 (*zctx).sync = zone_sync;
                 (*zctx).balance = d.balance_sessions;
+                (*zctx).wants_routes = d.route.is_some();
                 (*zone).data = zctx as *mut c_void;
                 (*zone).init = Some(init_zone);
             } else {
@@ -289,6 +290,7 @@ unsafe extern "C" fn sticky_session(
                 }
                 zctx.keep.idle = zctx.keep.idle.max(d.timeout);
                 zctx.balance |= d.balance_sessions;
+                zctx.wants_routes |= d.route.is_some();
                 zctx.save_every = zctx.save_every.min(d.save_every);
             }
 
@@ -328,6 +330,7 @@ unsafe extern "C" fn sticky_session(
             scf.max_scan = d.max_scan;
             scf.balance_sessions = d.balance_sessions;
             scf.inner_init_upstream = inner;
+            scf.route = d.route;
             scf.zone = zone;
             scf.patterns = Some(Patterns::new(&d.names, d.max_id_len));
             scf.file = (*(*cf).conf_file).file.name;

@@ -231,6 +231,7 @@ unsafe fn collect(
                             refreshes: load(&s.refreshes),
                             upstreams: Vec::new(),
                             sync: zone.sync_report(),
+                            routes: Vec::new(),
                         },
                     ));
                     reports.len() - 1
@@ -254,6 +255,34 @@ unsafe fn collect(
                 draining,
             });
         }
+    }
+    // Routes, named by the address of their server in the zone's upstreams.
+    for (zone, report) in &mut reports {
+        // SAFETY: zones live as long as the cycle.
+        let Some(routes) = (unsafe { &**zone }).routes() else {
+            continue;
+        };
+        let names: Vec<(u32, &String)> = report
+            .upstreams
+            .iter()
+            .flat_map(|u| {
+                u.servers
+                    .iter()
+                    .map(|(name, _)| (server_id(name.as_bytes()), name))
+            })
+            .collect();
+        let mut list = Vec::new();
+        routes.for_each(|route, server| {
+            let name = server.map(|s| {
+                names
+                    .iter()
+                    .find(|(id, _)| *id == s)
+                    .map_or_else(|| format!("{s:08x}"), |(_, n)| (*n).clone())
+            });
+            list.push((String::from_utf8_lossy(route).into_owned(), name));
+        });
+        list.sort();
+        report.routes = list;
     }
     reports.into_iter().map(|(_, r)| r).collect()
 }

@@ -22,6 +22,7 @@ use ngx::ffi::{
 use super::sync::ZoneSync;
 use super::util::{bytes, guard, now};
 use crate::placement::Counts;
+use crate::route::Routes;
 use crate::state::{self, StateError};
 use crate::store::{Bind, Expiry, Header, Learned, Slot, Table, WriteLock, HEADER_SIZE, WAYS};
 use crate::sync::{Kind, SyncStats};
@@ -55,6 +56,11 @@ pub struct ZoneCtx {
     /// Live sessions per server, in the zone (NULL if it could not be
     /// allocated), for `balance=sessions`.
     counts: *const Counts,
+    /// Routes learned from ids (NULL: no upstream of the zone uses `route=`,
+    /// or it could not be allocated).
+    routes: *const Routes,
+    /// Some upstream using the zone reads routes in ids.
+    pub wants_routes: bool,
     /// Some upstream using the zone places new sessions by their counts:
     /// worker 0 recounts them periodically.
     pub balance: bool,
@@ -80,6 +86,12 @@ impl ZoneCtx {
             )
         };
         Table::attach(header, slots)
+    }
+
+    /// The routes learned from ids, when some upstream of the zone uses them.
+    pub fn routes(&self) -> Option<&Routes> {
+        // SAFETY: routes is NULL or a Routes allocated in the zone by init_zone.
+        unsafe { self.routes.as_ref() }
     }
 
     /// Live sessions per server, when the zone has its counts.
@@ -320,6 +332,7 @@ pub unsafe extern "C" fn init_zone(shm_zone: *mut ngx_shm_zone_t, data: *mut c_v
                 (*ctx).nslots = (*old).nslots;
                 (*ctx).sync_stats = (*old).sync_stats;
                 (*ctx).counts = (*old).counts;
+                (*ctx).routes = (*old).routes;
                 if let (Some(key), Some(table)) = (shared_key, (*ctx).table()) {
                     if table.secret() != key {
                         table.rekey(&(*ctx).lock(), key);
@@ -344,6 +357,10 @@ pub unsafe extern "C" fn init_zone(shm_zone: *mut ngx_shm_zone_t, data: *mut c_v
             (*ctx).sync_stats = ngx_slab_calloc(shpool, size_of::<SyncStats>()) as *const SyncStats;
             // Zeroed memory is an empty Counts (atomics, all free).
             (*ctx).counts = ngx_slab_calloc(shpool, size_of::<Counts>()) as *const Counts;
+            if (*ctx).wants_routes {
+                // Zeroed memory is an empty Routes.
+                (*ctx).routes = ngx_slab_calloc(shpool, size_of::<Routes>()) as *const Routes;
+            }
             // Take every other free page: the table is the zone's main tenant.
             let mut size = (*shpool).pfree * ngx_pagesize;
             let mut mem = null_mut();
