@@ -78,5 +78,40 @@ my ($routes) = $json =~ /"routes":\{([^}]*)\}/;
 my %got = ($routes // '') =~ /"(\w+)":"?([\w.:]+|null)"?/g;
 is_deeply(\%got, { %want, node9 => 'null' }, 'the status page lists the routes and their servers');
 
+# nginx 1.29.6+ names routes on server lines: they hold from the start.
+SKIP: {
+    skip 'server ... route= needs nginx >= 1.29.6', 2 if $t->nginx_version < 1_029_006;
+    my $e = StickyTest->new;
+    my $b = join "\n", map {
+        "    server { listen 127.0.0.1:%%PORT_B$_%%; location / { return 200 \"backend=b$_\\n\"; } }"
+    } 1 .. 2;
+    $e->write_config(<<"CONF");
+http {
+    access_log off;
+    upstream app {
+        sticky_session name=jsessionid zone=named:64k route=suffix:.;
+        server 127.0.0.1:%%PORT_B1%% route=alpha;
+        server 127.0.0.1:%%PORT_B2%% route=beta;
+    }
+    server {
+        listen 127.0.0.1:%%PORT_FRONT%%;
+        location / { proxy_pass http://app; add_header X-Sticky \$sticky_session_status always; }
+    }
+$b
+}
+CONF
+    $e->run;
+    my %seen;
+    for my $i (1 .. 6) {
+        my $r = $e->get("/x?jsessionid=never-seen-$i.beta");
+        $seen{ backend_of($r) . ' ' . sticky_of($r) }++;
+    }
+    is_deeply(\%seen, { 'b2 ROUTE' => 6 }, 'route=beta on a server line routes ids ending in .beta there');
+    my %alpha;
+    $alpha{ backend_of($e->get("/x?jsessionid=x$_.alpha")) }++ for 1 .. 4;
+    is_deeply(\%alpha, { b1 => 4 }, 'and .alpha to the other');
+    $e->stop;
+}
+
 $t->stop;
 done_testing;

@@ -106,12 +106,45 @@ pub unsafe extern "C" fn init_upstream(
                 }
             }
             scf.peer_ids = peer_ids((*us).peer.data as *const ngx_http_upstream_rr_peers_t);
+            scf.explicit_routes = explicit_routes(peers);
             scf.original_init_peer = (*us).peer.init;
             (*us).peer.init = Some(init_peer);
             scf.initialized = true;
             NGX_OK as ngx_int_t
         }
     })
+}
+
+extern "C" {
+    fn ngx_http_sticky_session_peer_route(
+        peer: *mut ngx_http_upstream_rr_peer_t,
+        route: *mut ngx_str_t,
+    ) -> ngx::ffi::ngx_uint_t;
+}
+
+/// The routes `server ... route=NAME` lines name (nginx 1.29.6+; read by C,
+/// which knows whether the field exists), with their servers' identities.
+///
+/// # Safety
+/// `peers` must be round robin's peers of this configuration.
+unsafe fn explicit_routes(peers: *mut ngx_http_upstream_rr_peers_t) -> Vec<(Vec<u8>, u32)> {
+    let mut routes = Vec::new();
+    let mut list = peers;
+    // SAFETY: lists and peers are NULL-terminated, in the configuration's pool.
+    unsafe {
+        while !list.is_null() {
+            let mut peer = (*list).peer;
+            while !peer.is_null() {
+                let mut route = ngx_str_t::empty();
+                if ngx_http_sticky_session_peer_route(peer, &mut route) != 0 && route.len > 0 {
+                    routes.push((bytes(&route).to_vec(), server_id(bytes(&(*peer).name))));
+                }
+                peer = (*peer).next;
+            }
+            list = (*list).next;
+        }
+    }
+    routes
 }
 
 /// `peer->down` of a draining server: nginx 1.29.6+'s own value for `drain`
@@ -284,9 +317,14 @@ unsafe extern "C" fn init_peer(
             };
             table.count(chosen.found);
             let routed = match (chosen.found, scf.route) {
-                (Lookup::Miss | Lookup::Expired, Some(spec)) => spec
-                    .route_of(chosen.id)
-                    .and_then(|route| scf.zone_ctx()?.routes()?.lookup(route)),
+                (Lookup::Miss | Lookup::Expired, Some(spec)) => {
+                    spec.route_of(chosen.id).and_then(|route| {
+                        let named = scf.explicit_routes.iter().find(|(r, _)| r == route);
+                        named
+                            .map(|&(_, server)| server)
+                            .or_else(|| scf.zone_ctx()?.routes()?.lookup(route))
+                    })
+                }
                 _ => None,
             };
             ctx.id = ngx_str_t {

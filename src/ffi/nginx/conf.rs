@@ -59,6 +59,9 @@ pub struct SrvConf {
     pub line: ngx_uint_t,
     /// `route=`: where ids carry their server's route.
     pub route: Option<crate::route::RouteSpec>,
+    /// Routes named on `server` lines (`route=NAME`, nginx 1.29.6+), with
+    /// their server's identity: they win over learned ones.
+    pub explicit_routes: Vec<(Vec<u8>, u32)>,
     /// `balance=sessions`: new sessions go where the fewest live ones are.
     pub balance_sessions: bool,
     /// `sticky_session_drain` addresses, each with where it was written.
@@ -89,6 +92,7 @@ impl Default for SrvConf {
             drain: Vec::new(),
             balance_sessions: false,
             route: None,
+            explicit_routes: Vec::new(),
         }
     }
 }

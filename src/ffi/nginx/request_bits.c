@@ -93,3 +93,19 @@ ngx_http_sticky_session_conn_closing(ngx_connection_t *c)
 {
     return c->close;
 }
+
+
+/* The route a server line names explicitly (nginx 1.29.6+, "route=NAME"). */
+ngx_uint_t
+ngx_http_sticky_session_peer_route(ngx_http_upstream_rr_peer_t *peer,
+    ngx_str_t *route)
+{
+#if (NGX_HTTP_UPSTREAM_SID)
+    if (peer->route) {
+        *route = peer->sid;
+        return 1;
+    }
+#endif
+
+    return 0;
+}
