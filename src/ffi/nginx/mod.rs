@@ -10,6 +10,7 @@
 //! - `zone`: the shared memory zone holding the table, and its state file;
 //! - `status`: the `sticky_session_status` location handler;
 //! - `placement`: `balance=sessions` and its periodic recount;
+//! - `sync_zone`: a zone's sync settings and its process's queue for Redis;
 //! - `sync`: the connections to Redis that share a zone with other nginx;
 //! - `util`: helpers (panic guard, clock, strings, request bitfields).
 
@@ -22,6 +23,7 @@ mod placement;
 mod request;
 mod status;
 mod sync;
+mod sync_zone;
 mod util;
 mod zone;
 

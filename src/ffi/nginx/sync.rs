@@ -1,18 +1,14 @@
 //! Sync through Redis inside nginx's event loop: non-blocking connections
 //! made by `ngx_event_connect_peer`, nginx timers and posted events carry the
-//! core's conversation ([`Link`]). Nothing here runs on the request path
-//! except [`ZoneSync::publish`], which only queues a session hash.
+//! core's conversation ([`Link`]). Nothing here runs on the request path:
+//! requests only queue session hashes (`sync_zone.rs`).
 //!
 //! Every worker has one command connection per synced zone, for what it
 //! learns; worker 0 (or the single process) also subscribes, merges what
 //! the other nginx publish and resyncs after every (re)subscription.
 
-use core::cell::{Cell, RefCell};
 use core::ptr::{addr_of_mut, null_mut};
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::Path;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 
 use ngx::ffi::{
@@ -24,13 +20,10 @@ use ngx::ffi::{
     NGX_LOG_WARN, NGX_OK,
 };
 
-use super::util::{guard, now, post};
+use super::sync_zone::{SockAddr, ZoneSync};
+use super::util::{guard, now};
 use super::zone::{for_each_zone_ctx, ZoneCtx};
-use crate::config::SyncConf;
-use crate::sync::{
-    self, Auth, Endpoint, ErrorKind, Kind, Link, LinkError, Names, Queue, Role, State, SyncStats,
-    Zone,
-};
+use crate::sync::{self, ErrorKind, Link, LinkError, Role, State, Zone};
 
 extern "C" {
     fn ngx_http_sticky_session_conn_idle(c: *mut ngx_connection_t);
@@ -50,213 +43,6 @@ const TICK: ngx_msec_t = 1000;
 const STALL_TICKS: u32 = 3;
 const PING_TICKS: u32 = 5;
 
-/// A socket address for `ngx_event_connect_peer`, with its text for logs.
-#[derive(Clone)]
-pub struct SockAddr {
-    storage: libc::sockaddr_storage,
-    len: libc::socklen_t,
-    text: String,
-}
-
-impl SockAddr {
-    fn inet(a: SocketAddr) -> Self {
-        // SAFETY: sockaddr_storage is plain data; zero is a valid value.
-        let mut storage: libc::sockaddr_storage = unsafe { core::mem::zeroed() };
-        let len = match a {
-            SocketAddr::V4(v4) => {
-                let sin = libc::sockaddr_in {
-                    sin_family: libc::AF_INET as libc::sa_family_t,
-                    sin_port: v4.port().to_be(),
-                    sin_addr: libc::in_addr {
-                        s_addr: u32::from_ne_bytes(v4.ip().octets()),
-                    },
-                    sin_zero: [0; 8],
-                };
-                // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
-                unsafe { core::ptr::write((&raw mut storage).cast(), sin) };
-                core::mem::size_of::<libc::sockaddr_in>()
-            }
-            SocketAddr::V6(v6) => {
-                let sin6 = libc::sockaddr_in6 {
-                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                    sin6_port: v6.port().to_be(),
-                    sin6_flowinfo: v6.flowinfo(),
-                    sin6_addr: libc::in6_addr {
-                        s6_addr: v6.ip().octets(),
-                    },
-                    sin6_scope_id: v6.scope_id(),
-                };
-                // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
-                unsafe { core::ptr::write((&raw mut storage).cast(), sin6) };
-                core::mem::size_of::<libc::sockaddr_in6>()
-            }
-        };
-        SockAddr {
-            storage,
-            len: len as libc::socklen_t,
-            text: a.to_string(),
-        }
-    }
-
-    fn unix(path: &str) -> Result<Self, String> {
-        // SAFETY: sockaddr_storage is plain data; zero is a valid value.
-        let mut storage: libc::sockaddr_storage = unsafe { core::mem::zeroed() };
-        // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_un.
-        let sun = unsafe { &mut *(&raw mut storage).cast::<libc::sockaddr_un>() };
-        if path.len() >= sun.sun_path.len() {
-            return Err(format!("socket path \"{path}\" is too long"));
-        }
-        sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
-        for (d, s) in sun.sun_path.iter_mut().zip(path.bytes()) {
-            *d = s as libc::c_char;
-        }
-        Ok(SockAddr {
-            storage,
-            len: core::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
-            text: format!("unix:{path}"),
-        })
-    }
-}
-
-fn resolve(host: &str, port: u16) -> Result<Vec<SockAddr>, String> {
-    let addrs: Vec<SockAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve \"{host}\": {e}"))?
-        .map(SockAddr::inet)
-        .collect();
-    if addrs.is_empty() {
-        return Err(format!("no address for \"{host}\""));
-    }
-    Ok(addrs)
-}
-
-/// Reads a key or credentials file: a regular file nobody else may read,
-/// of sane size. The error says what is wrong with it.
-fn read_secret_file(path: &Path) -> Result<Vec<u8>, String> {
-    let name = path.display();
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| format!("cannot open \"{name}\": {e}"))?;
-    let meta = f
-        .metadata()
-        .map_err(|e| format!("cannot stat \"{name}\": {e}"))?;
-    if !meta.is_file() {
-        return Err(format!("\"{name}\" is not a regular file"));
-    }
-    if meta.mode() & 0o004 != 0 {
-        return Err(format!(
-            "\"{name}\" must not be readable by others (chmod 600 or 640)"
-        ));
-    }
-    if meta.len() > sync::MAX_SECRET_FILE {
-        return Err(format!(
-            "\"{name}\" is larger than {} bytes",
-            sync::MAX_SECRET_FILE
-        ));
-    }
-    let mut content = Vec::new();
-    std::io::Read::read_to_end(&mut f, &mut content)
-        .map_err(|e| format!("cannot read \"{name}\": {e}"))?;
-    Ok(content)
-}
-
-/// The sync settings of one zone, built when the configuration is read
-/// (files read and names resolved then, by the master, as nginx does for
-/// `server` lines); lives in the configuration's pool.
-pub struct ZoneSync {
-    /// The `sync=` value, for logs, the status page and conflict checks.
-    pub spec: sync::Spec,
-    addrs: Vec<SockAddr>,
-    master: String,
-    auth: Option<Auth>,
-    /// The table's hash key, from `sync_key=`.
-    pub secret: [u64; 2],
-    fingerprint: u64,
-    names: Names,
-    /// The key and credentials files, to refuse another upstream sharing the
-    /// zone with other settings.
-    pub files: (Vec<u8>, Option<Vec<u8>>),
-    /// This process's command connection (set in init_process).
-    conn: Cell<*mut Conn>,
-}
-
-impl ZoneSync {
-    /// Reads the files and resolves the addresses of `conf` (file paths
-    /// already made absolute).
-    pub fn load(conf: &SyncConf<'_>, zone: &[u8]) -> Result<ZoneSync, String> {
-        let path = |p: &[u8]| Path::new(std::ffi::OsStr::from_bytes(p)).to_path_buf();
-        let key = read_secret_file(&path(conf.key_file)).map_err(|e| format!("sync_key: {e}"))?;
-        let secret = sync::secret_from_key(&key).map_err(|e| {
-            format!(
-                "sync_key \"{}\" {e}",
-                String::from_utf8_lossy(conf.key_file)
-            )
-        })?;
-        let auth = match conf.auth_file {
-            Some(f) => {
-                let content = read_secret_file(&path(f)).map_err(|e| format!("sync_auth: {e}"))?;
-                Some(
-                    sync::parse_auth(&content).map_err(|e| {
-                        format!("sync_auth \"{}\": {e}", String::from_utf8_lossy(f))
-                    })?,
-                )
-            }
-            None => None,
-        };
-        let (addrs, master) = match &conf.spec.endpoint {
-            Endpoint::Tcp { host, port } => (resolve(host, *port)?, String::new()),
-            Endpoint::Unix(p) => (vec![SockAddr::unix(p)?], String::new()),
-            Endpoint::Sentinel { nodes, master } => {
-                let mut all = Vec::new();
-                for (h, p) in nodes {
-                    all.extend(resolve(h, *p)?);
-                }
-                (all, master.clone())
-            }
-        };
-        Ok(ZoneSync {
-            spec: conf.spec.clone(),
-            addrs,
-            master,
-            auth,
-            secret,
-            fingerprint: sync::fingerprint(secret),
-            names: Names::new(zone),
-            files: (conf.key_file.to_vec(), conf.auth_file.map(<[u8]>::to_vec)),
-            conn: Cell::new(null_mut()),
-        })
-    }
-
-    fn sentinel(&self) -> bool {
-        matches!(self.spec.endpoint, Endpoint::Sentinel { .. })
-    }
-
-    /// Queues session `key` for Redis (request path: no I/O, bounded).
-    pub fn publish(&self, stats: &SyncStats, kind: Kind, key: u64) {
-        let c = self.conn.get();
-        if c.is_null() {
-            return;
-        }
-        // SAFETY: conn points at this process's live Conn (set by start,
-        // cleared by stop); workers are single-threaded.
-        unsafe {
-            let conn = &mut *c;
-            if conn.stopped {
-                return;
-            }
-            if !conn.queue.borrow_mut().push(kind, key) {
-                stats.dropped.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
-            if conn.link.is_ready() && (*conn.flush).posted() == 0 {
-                post(conn.flush);
-            }
-        }
-    }
-}
-
 /// One connection to Redis (or, while discovering, to a Sentinel).
 pub struct Conn {
     zone: *const ZoneCtx,
@@ -268,7 +54,6 @@ pub struct Conn {
     name: ngx_str_t,
     pc: ngx_peer_connection_t,
     connected: bool,
-    queue: RefCell<Queue>,
     timer: *mut ngx_event_t,
     flush: *mut ngx_event_t,
     backoff: ngx_msec_t,
@@ -332,7 +117,7 @@ pub unsafe fn start(cycle: *mut ngx_cycle_t, leader: bool) {
         for_each_zone_ctx(cycle, |_, zctx| {
             let Some(zs) = zctx.sync.as_ref() else { return };
             let cmd = new_conn(cycle, zctx, zs, Role::Command { leader }, origin);
-            zs.conn.set(cmd);
+            zs.flush.set((*cmd).flush);
             if leader {
                 let sub = new_conn(cycle, zctx, zs, Role::Subscriber, origin);
                 (*cmd).partner = sub;
@@ -370,7 +155,6 @@ unsafe fn new_conn(
             name: ngx_str_t::empty(),
             pc: core::mem::zeroed(),
             connected: false,
-            queue: RefCell::new(Queue::default()),
             timer: Box::into_raw(Box::new(core::mem::zeroed::<ngx_event_t>())),
             flush: Box::into_raw(Box::new(core::mem::zeroed::<ngx_event_t>())),
             backoff: BACKOFF_MIN,
@@ -413,8 +197,9 @@ pub unsafe fn stop_all() {
         for conn in (*addr_of_mut!(CONNS)).drain(..) {
             stop(conn);
             let sync = (*conn).zone().sync;
-            if !sync.is_null() {
-                (*sync).conn.set(null_mut());
+            if !sync.is_null() && (*sync).flush.get() == (*conn).flush {
+                (*sync).flush.set(null_mut());
+                (*sync).ready.set(false);
             }
             drop(Box::from_raw((*conn).timer));
             drop(Box::from_raw((*conn).flush));
@@ -687,6 +472,7 @@ unsafe fn feed(conn: *mut Conn, bytes: &[u8]) -> bool {
         }
         if progress.ready {
             c.backoff = BACKOFF_MIN;
+            c.sync().ready.set(true);
             if c.leader() {
                 c.resync_due = true;
             }
@@ -823,7 +609,7 @@ unsafe fn drive(conn: *mut Conn) {
                     now: now(),
                     now_ms: now_ms(),
                 };
-                let mut queue = c.queue.borrow_mut();
+                let mut queue = c.sync().queue.borrow_mut();
                 while c.link.in_flight() < sync::IN_FLIGHT_LIMIT {
                     let Some((kind, key)) = queue.pop() else {
                         break;
@@ -880,6 +666,9 @@ unsafe fn fail(conn: *mut Conn, e: LinkError) {
     unsafe {
         let c = &mut *conn;
         close(c);
+        if matches!(c.link.role(), Role::Command { .. }) {
+            c.sync().ready.set(false);
+        }
         if c.stopped {
             return;
         }

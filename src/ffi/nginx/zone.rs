@@ -19,7 +19,7 @@ use ngx::ffi::{
     ngx_slab_pool_t, ngx_str_t, NGX_ERROR, NGX_LOG_EMERG, NGX_LOG_NOTICE, NGX_LOG_WARN, NGX_OK,
 };
 
-use super::sync::ZoneSync;
+use super::sync_zone::ZoneSync;
 use super::util::{bytes, guard, now};
 use crate::placement::Counts;
 use crate::route::Routes;
