@@ -65,6 +65,16 @@ for my $id (sort keys %home) {
 is_deeply(\%status, { ROUTE => 30 }, 'ids the table no longer knows are routed by their route');
 is_deeply(\@wrong, [], 'each to the server that issued it');
 
+# An id the table never had (evicted, or learned by another nginx) with a
+# known route goes where its route says.
+my %missing;
+for my $n (1 .. 3) {
+    my $r = $t->get("/x?jsessionid=NEVERSEEN$n.node$n");
+    $missing{ backend_of($r) . ' ' . sticky_of($r) }++;
+}
+is_deeply(\%missing, { 'b1 ROUTE' => 1, 'b2 ROUTE' => 1, 'b3 ROUTE' => 1 },
+    'ids the table never had are routed by their route too');
+
 my %unknown;
 $unknown{ sticky_of($t->get("/x?jsessionid=ABCDEF.node7")) }++ for 1 .. 3;
 is_deeply(\%unknown, { MISS => 3 }, 'an unknown route is balanced as usual');
