@@ -49,6 +49,10 @@ pub const MAX_REPLY: usize = 1 << 20;
 pub const SCAN_COUNT: usize = 512;
 /// Table slots walked per step while writing the table back to Redis.
 pub const PUSH_SLICE: usize = 4096;
+/// A write-back after a clean sync still covers the sessions used in the
+/// last this many seconds (updates queued by an exiting worker are lost
+/// without a trace; they are this recent).
+pub const RECENT_PUSH: u32 = 60;
 
 /// Where Redis is (`sync=`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -451,6 +455,13 @@ pub struct SyncStats {
     pub delay_max_us: AtomicU64,
     /// Propagation delays: bucket 0 is under 1 ms, bucket i under 2^i ms.
     pub delay: [AtomicU64; DELAY_BUCKETS],
+    /// Every session used before this time (seconds) is in Redis: set when a
+    /// write-back completes with nothing lost meanwhile; 0 when an update
+    /// may have been lost (a drop, a failed connection, a refusal, an
+    /// emptied Redis), which makes the next write-back whole.
+    pub clean_since: AtomicU64,
+    /// Counts the events that clear `clean_since`.
+    pub losses: AtomicU64,
 }
 
 impl Default for SyncStats {
@@ -476,6 +487,8 @@ impl SyncStats {
             last_error_at: Z,
             delay_max_us: Z,
             delay: [Z; DELAY_BUCKETS],
+            clean_since: Z,
+            losses: Z,
         }
     }
 
@@ -512,6 +525,20 @@ impl SyncStats {
             }
         }
         Some(1 << (DELAY_BUCKETS - 1))
+    }
+
+    /// An update may have been lost: the next write-back is whole.
+    pub fn lost(&self) {
+        self.losses.fetch_add(1, Ordering::Relaxed);
+        self.clean_since.store(0, Ordering::Relaxed);
+    }
+
+    /// From when the next write-back must push sessions (0: all).
+    pub fn push_since(&self, now: u32) -> u32 {
+        match self.clean_since.load(Ordering::Relaxed) {
+            0 => 0,
+            t => (t as u32).min(now.saturating_sub(RECENT_PUSH)),
+        }
     }
 
     /// Records an error.
@@ -671,6 +698,15 @@ enum Resync {
     Pushing(usize),
 }
 
+/// A running write-back: from when sessions are pushed, when it started and
+/// the loss count then (if it changed, the write-back is not clean).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Push {
+    since: u32,
+    started: u32,
+    losses: u64,
+}
+
 /// What happened while reading a connection's input, for the event loop.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Progress {
@@ -717,6 +753,7 @@ pub struct Link {
     sha: Vec<u8>,
     ready: bool,
     resync: Resync,
+    push: Push,
     fingerprint: u64,
 }
 
@@ -826,6 +863,7 @@ impl Link {
             sha: Vec::new(),
             ready: false,
             resync: Resync::Idle,
+            push: Push::default(),
             fingerprint,
         }
     }
@@ -953,10 +991,16 @@ impl Link {
         );
     }
 
-    /// Starts a resync: load every session Redis holds, then write back
-    /// every live session of the table.
-    pub fn start_resync(&mut self, stats: &SyncStats) {
+    /// Starts a resync: load every session Redis holds, then write back the
+    /// live sessions of the table — all of them, or after a clean sync
+    /// those used since ([`SyncStats::push_since`]).
+    pub fn start_resync(&mut self, stats: &SyncStats, now: u32) {
         stats.resyncs.fetch_add(1, Ordering::Relaxed);
+        self.push = Push {
+            since: stats.push_since(now),
+            started: now,
+            losses: stats.losses.load(Ordering::Relaxed),
+        };
         self.resync = Resync::Loading(Some(0));
     }
 
@@ -986,10 +1030,13 @@ impl Link {
                 let slots = z.table.capacity();
                 while from < slots && self.expect.len() < IN_FLIGHT_LIMIT {
                     let mut entries = Vec::new();
+                    let since = self.push.since;
                     from = z
                         .table
                         .for_each_entry_from(from, PUSH_SLICE, z.now, z.exp, |w, v| {
-                            entries.push((w, v))
+                            if entry_last_use(v) >= since {
+                                entries.push((w, v))
+                            }
                         });
                     for (w, v) in entries {
                         self.update_entry(Kind::Keep, w, v, z);
@@ -997,6 +1044,14 @@ impl Link {
                 }
                 if from >= slots {
                     self.resync = Resync::Idle;
+                    // Clean when nothing was lost since it started (the
+                    // answers to the last updates are still on their way;
+                    // a failure before them counts as a loss too).
+                    if z.stats.losses.load(Ordering::Relaxed) == self.push.losses {
+                        z.stats
+                            .clean_since
+                            .store(u64::from(self.push.started.max(1)), Ordering::Relaxed);
+                    }
                     return true;
                 }
                 self.resync = Resync::Pushing(from);
@@ -1062,6 +1117,7 @@ impl Link {
             if !e.starts_with("READONLY") && !e.starts_with("NOSCRIPT") {
                 if let Some(z) = z {
                     z.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    z.stats.lost();
                     z.stats.error(ErrorKind::Server, z.now);
                 }
                 progress.refused = Some(e.clone());
@@ -1087,7 +1143,14 @@ impl Link {
                 }
             }
             (Expect::Script, OwnedFrame::BulkString(sha)) => self.sha = sha,
-            (Expect::KeyCheck, OwnedFrame::Null) => self.hello_done(progress),
+            (Expect::KeyCheck, OwnedFrame::Null) => {
+                // Redis did not have the key check: it is new or was emptied,
+                // so nothing this nginx sent before is there any more.
+                if let Some(z) = z {
+                    z.stats.lost();
+                }
+                self.hello_done(progress)
+            }
             (Expect::KeyCheck, OwnedFrame::BulkString(fp)) => {
                 if fp != hex16(self.fingerprint) {
                     return Err(LinkError::new(
@@ -1537,7 +1600,7 @@ mod tests {
         let mine = t.key(b"mine");
         t.learn(&m.lock, mine, 4, 1000, EXP, Bind::Keep);
         let mut l = ready_link(&z, true);
-        l.start_resync(&m.stats);
+        l.start_resync(&m.stats, 1000);
         assert!(!l.resync_step(&z));
         assert!(drain(&mut l).contains("SCAN"));
         // One key in Redis, cursor 0: then MGET, then the push.
@@ -1558,5 +1621,46 @@ mod tests {
         l.input(&mget, Some(&z)).unwrap();
         assert_eq!(t.lookup(theirs, 1000, EXP), crate::store::Lookup::Hit(6));
         assert!(!l.resyncing());
+        assert_eq!(
+            m.stats.clean_since.load(Ordering::Relaxed),
+            1000,
+            "a clean write-back"
+        );
+    }
+
+    /// Runs a resync against an empty Redis; answers the session keys pushed.
+    fn pushed(l: &mut Link, z: &Zone<'_, SpinLock>) -> Vec<String> {
+        l.start_resync(z.stats, z.now);
+        l.resync_step(z);
+        drain(l);
+        l.input(b"*2\r\n$1\r\n0\r\n*0\r\n", Some(z)).unwrap();
+        let out = drain(l);
+        // Redis stores each.
+        let answers = ":0\r\n".repeat(l.in_flight());
+        l.input(answers.as_bytes(), Some(z)).unwrap();
+        out.split("sticky:z:s:")
+            .skip(1)
+            .map(|s| s[..16].to_string())
+            .collect()
+    }
+
+    #[test]
+    fn after_a_clean_sync_only_recent_sessions_are_written_back() {
+        let m = mem([1, 2]);
+        let t = Table::attach(&m.header, &m.slots).unwrap();
+        let (old, recent) = (t.key(b"old"), t.key(b"recent"));
+        t.learn(&m.lock, old, 4, 1000, EXP, Bind::Keep);
+        t.learn(&m.lock, recent, 4, 1290, EXP, Bind::Keep);
+        let z = zone(&m, &t, 1300);
+        let mut l = ready_link(&z, true);
+        assert_eq!(pushed(&mut l, &z).len(), 2, "the first write-back is whole");
+        assert_eq!(m.stats.clean_since.load(Ordering::Relaxed), 1300);
+        // A reload later: only what was used since (or in the last minute) goes again.
+        t.lookup(recent, 1380, EXP);
+        let z = zone(&m, &t, 1400);
+        assert_eq!(pushed(&mut l, &z), vec![format!("{recent:016x}")]);
+        // Something was lost: whole again.
+        m.stats.lost();
+        assert_eq!(pushed(&mut l, &z).len(), 2);
     }
 }

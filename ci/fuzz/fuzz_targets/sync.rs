@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
     let key = table.key(b"id");
     table.learn(&NoLock, key, 3, 1_000_000, Expiry::idle(600), sticky_session::store::Bind::Keep);
     link.update(Kind::Keep, key, &z);
-    link.start_resync(&stats);
+    link.start_resync(&stats, 1_000_000);
     link.resync_step(&z);
     let cut = usize::from(first).min(rest.len());
     for part in [&rest[..cut], &rest[cut..]] {

@@ -195,6 +195,13 @@ pub unsafe fn stop_all() {
     // SAFETY: CONNS holds this process's Conns, made by new_conn.
     unsafe {
         for conn in (*addr_of_mut!(CONNS)).drain(..) {
+            let c = &*conn;
+            if matches!(c.link.role(), Role::Command { .. })
+                && (c.link.in_flight() > 0 || !c.sync().queue.borrow().is_empty())
+            {
+                // This process's unsent updates go with it.
+                c.zone().sync_stats().lost();
+            }
             stop(conn);
             let sync = (*conn).zone().sync;
             if !sync.is_null() && (*sync).flush.get() == (*conn).flush {
@@ -517,7 +524,7 @@ unsafe fn feed(conn: *mut Conn, bytes: &[u8]) -> bool {
             let sub = (*cmd).partner;
             if (*cmd).link.is_ready() && !sub.is_null() && (*sub).link.is_ready() {
                 (*cmd).resync_due = false;
-                (*cmd).link.start_resync(z.stats);
+                (*cmd).link.start_resync(z.stats, z.now);
                 (*cmd).link.resync_step(&z);
                 set_state(cmd);
                 if cmd != conn {
@@ -666,13 +673,17 @@ unsafe fn fail(conn: *mut Conn, e: LinkError) {
     unsafe {
         let c = &mut *conn;
         close(c);
+        let stats = c.zone().sync_stats();
         if matches!(c.link.role(), Role::Command { .. }) {
             c.sync().ready.set(false);
+            if c.link.in_flight() > 0 {
+                // Updates sent and not answered may not have been stored.
+                stats.lost();
+            }
         }
         if c.stopped {
             return;
         }
-        let stats = c.zone().sync_stats();
         stats.failures.fetch_add(1, Ordering::Relaxed);
         stats.error(e.kind, now());
         c.next_addr = c.next_addr.wrapping_add(1);

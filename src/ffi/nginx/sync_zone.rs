@@ -224,6 +224,7 @@ impl ZoneSync {
         }
         if !self.queue.borrow_mut().push(kind, key) {
             stats.dropped.fetch_add(1, Ordering::Relaxed);
+            stats.lost();
             return;
         }
         // SAFETY: flush is this process's live connection's event (set by
