@@ -139,17 +139,17 @@ fn read_secret_file(path: &Path) -> Result<Vec<u8>, String> {
 pub struct ZoneSync {
     /// The `sync=` value, for logs, the status page and conflict checks.
     pub spec: sync::Spec,
-    /// (used by the connections)
+    /// Redis (or the Sentinels), resolved when the configuration was read.
     pub addrs: Vec<SockAddr>,
-    /// (used by the connections)
+    /// The master name the Sentinels are asked for (empty without them).
     pub master: String,
-    /// (used by the connections)
+    /// Credentials from `sync_auth=`.
     pub auth: Option<Auth>,
     /// The table's hash key, from `sync_key=`.
     pub secret: [u64; 2],
-    /// (used by the connections)
+    /// The key check kept in Redis.
     pub fingerprint: u64,
-    /// (used by the connections)
+    /// The zone's keys and channel in Redis.
     pub names: Names,
     /// The key and credentials files, to refuse another upstream sharing the
     /// zone with other settings.
