@@ -397,37 +397,51 @@ unsafe fn variable_index(cf: *mut ngx_conf_t, name: &[u8]) -> Option<ngx_uint_t>
     (index != NGX_ERROR as ngx_int_t).then_some(index as ngx_uint_t)
 }
 
-/// Whether nginx's own `sticky` (1.29.6+) is configured in `us`. Its server
-/// configuration starts with the balancer it wraps, which only its
-/// directive sets (to round robin at least).
+/// The server configuration in `us` of the HTTP module named `name`, if that
+/// module is loaded (NULL until its directive or `create_srv_conf` made one).
 ///
 /// # Safety
 /// `cycle` must be the cycle being configured and `us` one of its upstreams.
-unsafe fn nginx_sticky_in(
+unsafe fn module_srv_conf(
     cycle: *const ngx::ffi::ngx_cycle_t,
     us: *const ngx_http_upstream_srv_conf_t,
-) -> bool {
+    name: &core::ffi::CStr,
+) -> Option<*const c_void> {
     // cycle->modules holds modules_n modules with NUL-terminated names; HTTP
     // modules have their ctx_index and a slot in every upstream's srv_conf.
     // SAFETY: as above.
     unsafe {
         let confs = (*us).srv_conf;
         if confs.is_null() || (*cycle).modules.is_null() {
-            return false;
+            return None;
         }
-        for i in 0..(*cycle).modules_n {
+        (0..(*cycle).modules_n).find_map(|i| {
             let m = *(*cycle).modules.add(i);
-            if m.is_null()
-                || (*m).type_ != NGX_HTTP_MODULE as ngx_uint_t
-                || (*m).name.is_null()
-                || core::ffi::CStr::from_ptr((*m).name) != c"ngx_http_upstream_sticky_module"
-            {
-                continue;
-            }
-            let conf = *confs.add((*m).ctx_index) as *const *const c_void;
-            return !conf.is_null() && !(*conf).is_null();
+            let ours = !m.is_null()
+                && (*m).type_ == NGX_HTTP_MODULE as ngx_uint_t
+                && !(*m).name.is_null()
+                && core::ffi::CStr::from_ptr((*m).name) == name;
+            ours.then(|| *confs.add((*m).ctx_index) as *const c_void)
+        })
+    }
+}
+
+/// Whether nginx's own `sticky` (1.29.6+) is configured in `us`. Its server
+/// configuration starts with the balancer it wraps, which only its
+/// directive sets (to round robin at least).
+///
+/// # Safety
+/// As for [`module_srv_conf`].
+unsafe fn nginx_sticky_in(
+    cycle: *const ngx::ffi::ngx_cycle_t,
+    us: *const ngx_http_upstream_srv_conf_t,
+) -> bool {
+    // SAFETY: as above; the sticky module's conf begins with a pointer.
+    unsafe {
+        match module_srv_conf(cycle, us, c"ngx_http_upstream_sticky_module") {
+            Some(conf) => !conf.is_null() && !(*(conf as *const *const c_void)).is_null(),
+            None => false,
         }
-        false
     }
 }
 
@@ -437,7 +451,7 @@ unsafe fn nginx_sticky_in(
 /// `max_cached`, which only the directive sets.
 ///
 /// # Safety
-/// As for [`nginx_sticky_in`].
+/// As for [`module_srv_conf`].
 unsafe fn keepalive_in(
     cycle: *const ngx::ffi::ngx_cycle_t,
     us: *const ngx_http_upstream_srv_conf_t,
@@ -445,26 +459,13 @@ unsafe fn keepalive_in(
     if cfg!(ngx_keepalive_at_init) {
         return false;
     }
-    // SAFETY: as in nginx_sticky_in; the keepalive module's server
-    // configuration begins with an ngx_uint_t on these versions.
+    // SAFETY: as above; the keepalive module's server configuration begins
+    // with an ngx_uint_t on these versions.
     unsafe {
-        let confs = (*us).srv_conf;
-        if confs.is_null() || (*cycle).modules.is_null() {
-            return false;
+        match module_srv_conf(cycle, us, c"ngx_http_upstream_keepalive_module") {
+            Some(conf) => !conf.is_null() && *(conf as *const ngx_uint_t) != 0,
+            None => false,
         }
-        for i in 0..(*cycle).modules_n {
-            let m = *(*cycle).modules.add(i);
-            if m.is_null()
-                || (*m).type_ != NGX_HTTP_MODULE as ngx_uint_t
-                || (*m).name.is_null()
-                || core::ffi::CStr::from_ptr((*m).name) != c"ngx_http_upstream_keepalive_module"
-            {
-                continue;
-            }
-            let conf = *confs.add((*m).ctx_index) as *const ngx_uint_t;
-            return !conf.is_null() && *conf != 0;
-        }
-        false
     }
 }
 

@@ -22,7 +22,7 @@ use ngx::ffi::{
 
 use super::sync_zone::{SockAddr, ZoneSync};
 use super::util::{guard, now};
-use super::zone::{for_each_zone_ctx, ZoneCtx};
+use super::zone::{for_each_zone_ctx, ShmLock, ZoneCtx};
 use crate::sync::{self, ErrorKind, Link, LinkError, Role, State, Zone};
 
 extern "C" {
@@ -72,6 +72,22 @@ pub struct Conn {
 
 /// This process's connections, for init/exit.
 static mut CONNS: Vec<*mut Conn> = Vec::new();
+
+/// Runs `f` with a view of `zctx` for the conversation: its table, lock and
+/// counters, and the time now (`None` before the zone has its table).
+fn with_zone<R>(zctx: &ZoneCtx, f: impl FnOnce(&Zone<'_, ShmLock>) -> R) -> Option<R> {
+    let table = zctx.table()?;
+    let lock = zctx.lock();
+    let z = Zone {
+        table: &table,
+        lock: &lock,
+        stats: zctx.sync_stats(),
+        exp: zctx.keep,
+        now: now(),
+        now_ms: now_ms(),
+    };
+    Some(f(&z))
+}
 
 fn now_ms() -> u64 {
     // SAFETY: ngx_cached_time always points at a valid ngx_time_t once nginx runs.
@@ -435,25 +451,24 @@ unsafe fn feed(conn: *mut Conn, bytes: &[u8]) -> bool {
     // SAFETY: per the contract.
     unsafe {
         let c = &mut *conn;
-        let zctx = c.zone();
-        let Some(table) = zctx.table() else {
-            return true;
-        };
-        let lock = zctx.lock();
-        let z = Zone {
-            table: &table,
-            lock: &lock,
-            stats: zctx.sync_stats(),
-            exp: zctx.keep,
-            now: now(),
-            now_ms: now_ms(),
-        };
+        with_zone(c.zone(), |z| feed_zone(conn, bytes, z)).unwrap_or(true)
+    }
+}
+
+/// [`feed`], with a view of the zone.
+///
+/// # Safety
+/// As for [`feed`].
+unsafe fn feed_zone(conn: *mut Conn, bytes: &[u8], z: &Zone<'_, ShmLock>) -> bool {
+    // SAFETY: per the contract.
+    unsafe {
+        let c = &mut *conn;
         let link = if c.discovering {
             &mut c.discovery
         } else {
             &mut c.link
         };
-        let progress = match link.input(bytes, Some(&z)) {
+        let progress = match link.input(bytes, Some(z)) {
             Ok(p) => p,
             Err(e) => {
                 fail(conn, e);
@@ -525,7 +540,7 @@ unsafe fn feed(conn: *mut Conn, bytes: &[u8]) -> bool {
             if (*cmd).link.is_ready() && !sub.is_null() && (*sub).link.is_ready() {
                 (*cmd).resync_due = false;
                 (*cmd).link.start_resync(z.stats, z.now);
-                (*cmd).link.resync_step(&z);
+                (*cmd).link.resync_step(z);
                 set_state(cmd);
                 if cmd != conn {
                     drive(cmd);
@@ -605,32 +620,22 @@ unsafe fn drive(conn: *mut Conn) {
             return;
         }
         if !c.discovering && c.link.is_ready() && matches!(c.link.role(), Role::Command { .. }) {
-            let zctx = c.zone();
-            if let Some(table) = zctx.table() {
-                let lock = zctx.lock();
-                let z = Zone {
-                    table: &table,
-                    lock: &lock,
-                    stats: zctx.sync_stats(),
-                    exp: zctx.keep,
-                    now: now(),
-                    now_ms: now_ms(),
-                };
+            with_zone(c.zone(), |z| {
                 let mut queue = c.sync().queue.borrow_mut();
                 while c.link.in_flight() < sync::IN_FLIGHT_LIMIT {
                     let Some((kind, key)) = queue.pop() else {
                         break;
                     };
-                    c.link.update(kind, key, &z);
+                    c.link.update(kind, key, z);
                 }
                 drop(queue);
                 if c.link.resyncing()
                     && c.link.in_flight() < sync::IN_FLIGHT_LIMIT / 2
-                    && c.link.resync_step(&z)
+                    && c.link.resync_step(z)
                 {
                     set_state(conn);
                 }
-            }
+            });
         }
         let nc = c.pc.connection;
         loop {
