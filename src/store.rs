@@ -269,6 +269,14 @@ fn time_of(val: u64) -> u32 {
     val as u32
 }
 
+/// The slot of `bucket` holding session `key`, if any.
+#[inline]
+fn slot_of(bucket: &[Slot], key: u64) -> Option<&Slot> {
+    bucket
+        .iter()
+        .find(|s| id_of(s.key.load(Ordering::Acquire)) == key)
+}
+
 /// Claims `slot` for a session. Any prefix of these three stores leaves a
 /// valid table: at worst an empty slot, never a key with another's payload.
 #[inline]
@@ -454,10 +462,7 @@ impl<'a> Table<'a> {
         }
         let bucket = self.bucket(key);
         let _held = Held::new(lock);
-        if let Some(slot) = bucket
-            .iter()
-            .find(|s| id_of(s.key.load(Ordering::Acquire)) == key)
-        {
+        if let Some(slot) = slot_of(bucket, key) {
             let old_word = slot.key.load(Ordering::Acquire);
             let old = slot.val.load(Ordering::Acquire);
             if exp.expired(old_word, old, now) {
@@ -528,10 +533,7 @@ impl<'a> Table<'a> {
         let bucket = self.bucket(key);
         // Fast path without the lock: the common case is a page full of
         // links carrying an id that is already recorded.
-        if let Some(slot) = bucket
-            .iter()
-            .find(|s| id_of(s.key.load(Ordering::Acquire)) == key)
-        {
+        if let Some(slot) = slot_of(bucket, key) {
             let word = slot.key.load(Ordering::Acquire);
             let val = slot.val.load(Ordering::Acquire);
             if id_of(slot.key.load(Ordering::Acquire)) == key
@@ -553,10 +555,7 @@ impl<'a> Table<'a> {
 
         let _held = Held::new(lock);
         let stats = &self.header.stats;
-        if let Some(slot) = bucket
-            .iter()
-            .find(|s| id_of(s.key.load(Ordering::Acquire)) == key)
-        {
+        if let Some(slot) = slot_of(bucket, key) {
             let word = slot.key.load(Ordering::Acquire);
             let val = slot.val.load(Ordering::Acquire);
             if exp.expired(word, val, now) {
@@ -608,10 +607,7 @@ impl<'a> Table<'a> {
         }
         let bucket = self.bucket(key);
         let _held = Held::new(lock);
-        if let Some(slot) = bucket
-            .iter()
-            .find(|s| id_of(s.key.load(Ordering::Acquire)) == key)
-        {
+        if let Some(slot) = slot_of(bucket, key) {
             if time_of(slot.val.load(Ordering::Acquire)) >= time_of(val) {
                 return false;
             }

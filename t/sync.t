@@ -11,7 +11,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use StickyTest qw(backend_of sid_of sticky_of);
+use StickyTest qw(backend_of sid_of sticky_of secret_file sync_status wait_for);
 
 plan skip_all => 'redis-server not installed (make test installs it)'
     unless grep { -x "$_/redis-server" } split /:/, $ENV{PATH};
@@ -30,11 +30,7 @@ my $dir = $apps->dir;
 
 sub key_file {
     my ($name, $content, $mode) = @_;
-    open my $fh, '>', "$dir/$name" or die $!;
-    print $fh $content;
-    close $fh;
-    chmod $mode // 0600, "$dir/$name";
-    return "$dir/$name";
+    return secret_file("$dir/$name", $content, $mode);
 }
 my $key = key_file('sync.key', "8f1d2c3b4a59687766554433221100ffeeddccbbaa\n");
 
@@ -63,24 +59,6 @@ $servers    }
 }
 CONF
     return $lb->run;
-}
-
-sub status_of {
-    my ($lb) = @_;
-    my $body = StickyTest::body($lb->get('/status'));
-    my ($sync) = $body =~ /"sync":\{(.*?)\}\}*\s*$/s;
-    my %s = ($sync // '') =~ /"(\w+)":"?([\w.]+)"?/g;
-    return \%s;
-}
-
-sub wait_for {
-    my ($what, $cond, $secs) = @_;
-    my $deadline = time + ($secs // 10);
-    until ($cond->()) {
-        return fail("$what (timed out)") if time > $deadline;
-        select undef, undef, undef, 0.02;
-    }
-    return pass($what);
 }
 
 # A new session through $lb: (id, backend).
@@ -150,14 +128,14 @@ CONF
 my $a = lb();
 my $b = lb();
 wait_for('both LBs report sync connected',
-    sub { status_of($a)->{state} eq 'connected' && status_of($b)->{state} eq 'connected' });
+    sub { sync_status($a)->{state} eq 'connected' && sync_status($b)->{state} eq 'connected' });
 
 my %sessions;
 for (1 .. 40) {
     my ($id, $be) = new_session($a);
     $sessions{$id} = $be;
 }
-wait_for('B applied the 40 sessions learned on A', sub { status_of($b)->{applied} >= 40 });
+wait_for('B applied the 40 sessions learned on A', sub { sync_status($b)->{applied} >= 40 });
 is_deeply(misrouted($b, \%sessions), [], 'every session learned on A routes on B');
 is(scalar keys %{ { map { $_ => 1 } values %sessions } }, 3, 'the sessions are spread over the servers');
 
@@ -212,7 +190,7 @@ is(scalar keys %{ { map { $_ => 1 } values %sessions } }, 3, 'the sessions are s
 # --- B restarted without state= gets every live session back ------------
 $b->stop_nginx;
 $b->run;
-wait_for('restarted B resynced', sub { status_of($b)->{state} eq 'connected' });
+wait_for('restarted B resynced', sub { sync_status($b)->{state} eq 'connected' });
 is_deeply(misrouted($b, \%sessions), [], 'B restarted without state= routes every session');
 
 # --- Redis killed mid-traffic -------------------------------------------
@@ -230,12 +208,12 @@ is_deeply(misrouted($b, \%sessions), [], 'B restarted without state= routes ever
         push @failed, "new session on A failed" unless defined $id;
     }
     is_deeply(\@failed, [], 'Redis down: no request failed, known sessions kept routing');
-    is(status_of($a)->{state}, 'down', 'A reports sync down');
-    like(status_of($a)->{last_error}, qr/^(closed|connect)$/, 'and why (lost, then refused)');
+    is(sync_status($a)->{state}, 'down', 'A reports sync down');
+    like(sync_status($a)->{last_error}, qr/^(closed|connect)$/, 'and why (lost, then refused)');
     is_deeply(misrouted($a, \%outage), [], 'A kept learning during the outage');
     $apps->redis;    # empty: it had no persistence
     wait_for('A and B resynced after Redis came back',
-        sub { status_of($a)->{state} eq 'connected' && status_of($b)->{state} eq 'connected' }, 15);
+        sub { sync_status($a)->{state} eq 'connected' && sync_status($b)->{state} eq 'connected' }, 15);
     wait_for('sessions learned during the outage reached B',
         sub { !@{ misrouted($b, { %outage }) } }, 10);
     is_deeply(misrouted($b, \%sessions), [], 'and the earlier ones are still there');
@@ -248,7 +226,7 @@ is_deeply(misrouted($b, \%sessions), [], 'B restarted without state= routes ever
 {
     my $other = key_file('other.key', "ffeeddccbbaa99887766554433221100deadbeef\n");
     my $c = lb(key => $other);
-    wait_for('C reports key_mismatch', sub { status_of($c)->{state} eq 'key_mismatch' });
+    wait_for('C reports key_mismatch', sub { sync_status($c)->{state} eq 'key_mismatch' });
     like($c->error_log, qr/key_mismatch: Redis holds the key check of another sync_key/, 'C logs why');
     my %seen;
     for my $id ((sort keys %sessions)[0 .. 9]) {
@@ -266,7 +244,7 @@ is_deeply(misrouted($b, \%sessions), [], 'B restarted without state= routes ever
     my $subs = sub { ($apps->redis_cli(undef, 'PUBSUB', 'NUMSUB', $channel) =~ /^(\d+)$/m)[0] };
     is($subs->(), 2, 'two LBs, two subscribers');
     $a->reload;
-    wait_for('A resubscribed after reload', sub { status_of($a)->{state} eq 'connected' });
+    wait_for('A resubscribed after reload', sub { sync_status($a)->{state} eq 'connected' });
     wait_for('still two subscribers (the old worker left)', sub { $subs->() == 2 });
     my $clients = sub { scalar(() = $apps->redis_cli(undef, 'CLIENT', 'LIST') =~ /^id=/mg) };
     is($clients->(), 2 * 3 + 1, 'each LB holds 3 connections (2 workers + 1 subscriber)');
@@ -280,7 +258,7 @@ is_deeply(misrouted($b, \%sessions), [], 'B restarted without state= routes ever
     kill 'QUIT', $old;
     wait_for('the old master left', sub { !kill 0, $old }, 15);
     $a->{pid} = $new;
-    wait_for('the new master resynced', sub { status_of($a)->{state} eq 'connected' });
+    wait_for('the new master resynced', sub { sync_status($a)->{state} eq 'connected' });
     wait_for('still two subscribers after the upgrade', sub { $subs->() == 2 });
     wait_for('and no connection left behind', sub { $clients->() == 2 * 3 + 1 });
     is_deeply(misrouted($a, \%sessions), [], 'the upgraded A routes every session');
@@ -292,7 +270,7 @@ is_deeply(misrouted($b, \%sessions), [], 'B restarted without state= routes ever
     $a = lb(timeout => '6s');
     $b = lb(timeout => '6s');
     wait_for('short-timeout LBs connected',
-        sub { status_of($a)->{state} eq 'connected' && status_of($b)->{state} eq 'connected' });
+        sub { sync_status($a)->{state} eq 'connected' && sync_status($b)->{state} eq 'connected' });
     my ($id, $home) = new_session($a);
     my ($idle) = new_session($a);
     select undef, undef, undef, 0.2;

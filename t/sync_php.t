@@ -10,7 +10,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use StickyTest;
+use StickyTest qw(secret_file sync_status);
 use PhpApp qw(app page_of who);
 use Time::HiRes qw(sleep);
 
@@ -22,13 +22,7 @@ $apps->write_config("http { access_log off; }\n");
 $apps->backend($apps->port("B$_"), app("b$_"), pause => 0.0005) for 1 .. 3;
 $apps->run;
 my $redis = $apps->redis;
-my $key = $apps->dir . '/sync.key';
-{
-    open my $fh, '>', $key or die $!;
-    print $fh "php-app-sync-key-0123456789\n";
-    close $fh;
-    chmod 0600, $key;
-}
+my $key = secret_file($apps->dir . '/sync.key', "php-app-sync-key-0123456789\n");
 
 sub lb {
     my $lb = StickyTest->new;
@@ -56,7 +50,7 @@ CONF
 my @lb = (lb(), lb());
 for my $lb (@lb) {
     my $deadline = time + 10;
-    sleep 0.05 until StickyTest::body($lb->get('/status')) =~ /"state":"connected"/ || time > $deadline;
+    sleep 0.05 until (sync_status($lb)->{state} // '') eq 'connected' || time > $deadline;
 }
 
 my $n = 0;

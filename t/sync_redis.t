@@ -8,7 +8,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use StickyTest qw(backend_of sid_of sticky_of);
+use StickyTest qw(backend_of sid_of sticky_of secret_file sync_status wait_for);
 
 plan skip_all => 'redis-server not installed (make test installs it)'
     unless grep { -x "$_/redis-server" } split /:/, $ENV{PATH};
@@ -25,11 +25,7 @@ my $dir = $apps->dir;
 
 sub file {
     my ($name, $content) = @_;
-    open my $fh, '>', "$dir/$name" or die $!;
-    print $fh $content;
-    close $fh;
-    chmod 0600, "$dir/$name";
-    return "$dir/$name";
+    return secret_file("$dir/$name", $content);
 }
 my $key = file('sync.key', "00112233445566778899aabbccddeeff\n");
 
@@ -55,22 +51,6 @@ $servers    }
 }
 CONF
     return $lb->run;
-}
-
-sub sync_status {
-    my ($lb) = @_;
-    my ($sync) = StickyTest::body($lb->get('/status')) =~ /"sync":\{(.*?)\}\}*\s*$/s;
-    return { ($sync // '') =~ /"(\w+)":"?([\w.]+)"?/g };
-}
-
-sub wait_for {
-    my ($what, $cond, $secs) = @_;
-    my $deadline = time + ($secs // 10);
-    until ($cond->()) {
-        return fail("$what (timed out)") if time > $deadline;
-        select undef, undef, undef, 0.05;
-    }
-    return pass($what);
 }
 
 # Learns $n sessions through $from; answers the ids that do not route to

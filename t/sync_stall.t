@@ -8,7 +8,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use StickyTest qw(backend_of sid_of sticky_of);
+use StickyTest qw(backend_of sid_of sticky_of secret_file sync_status wait_for);
 use Time::HiRes qw(time sleep);
 
 plan skip_all => 'redis-server not installed (make test installs it)'
@@ -16,13 +16,7 @@ plan skip_all => 'redis-server not installed (make test installs it)'
 
 my $t = StickyTest->new;
 my $redis = $t->redis;
-my $key = $t->dir . '/sync.key';
-{
-    open my $fh, '>', $key or die $!;
-    print $fh "stall-test-key-0123456789abcdef\n";
-    close $fh;
-    chmod 0600, $key;
-}
+my $key = secret_file($t->dir . '/sync.key', "stall-test-key-0123456789abcdef\n");
 $t->write_config(<<"CONF");
 worker_processes 2;
 http {
@@ -45,19 +39,7 @@ http {
 CONF
 $t->run;
 
-sub sync_field {
-    my ($name) = @_;
-    my ($sync) = StickyTest::body($t->get('/status')) =~ /"sync":\{(.*?)\}\}*\s*$/s;
-    my %s = ($sync // '') =~ /"(\w+)":"?([\w.]+)"?/g;
-    return $s{$name} // '';
-}
-
-sub wait_for {
-    my ($what, $cond, $secs) = @_;
-    my $deadline = time + $secs;
-    sleep 0.05 until $cond->() || time > $deadline;
-    ok($cond->(), $what);
-}
+sub sync_field { sync_status($t)->{ $_[0] } // '' }
 
 wait_for('sync connected', sub { sync_field('state') eq 'connected' }, 10);
 

@@ -17,7 +17,7 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 use Exporter qw(import);
 
-our @EXPORT_OK = qw(backend_of sid_of sticky_of count_backends);
+our @EXPORT_OK = qw(backend_of sid_of sticky_of count_backends secret_file sync_status wait_for);
 
 our $ROOT = abs_path(dirname(__FILE__) . '/../..');
 
@@ -305,6 +305,34 @@ sub dns {
     push @{ $self->{stop_hooks} }, sub { kill 'TERM', $pid; waitpid $pid, 0; delete $self->{dns_pid} };
     sleep 0.3;
     return $self;
+}
+
+# Writes a key or credentials file ($mode, default 0600); returns its path.
+sub secret_file {
+    my ($path, $content, $mode) = @_;
+    open my $fh, '>', $path or die "$path: $!";
+    print $fh $content;
+    close $fh;
+    chmod $mode // 0600, $path;
+    return $path;
+}
+
+# The `sync` part of $t's status page (location /status) as a hash.
+sub sync_status {
+    my ($t) = @_;
+    my ($sync) = body($t->get('/status')) =~ /"sync":\{(.*?)\}\}*\s*$/s;
+    return { ($sync // '') =~ /"(\w+)":"?([\w.]+)"?/g };
+}
+
+# Passes once $cond holds, fails if it does not within $secs (default 10).
+sub wait_for {
+    my ($what, $cond, $secs) = @_;
+    my $deadline = time + ($secs // 10);
+    until ($cond->()) {
+        return fail("$what (timed out)") if time > $deadline;
+        select undef, undef, undef, 0.05;
+    }
+    return pass($what);
 }
 
 # A Redis for the test: redis-server on the free loopback port %%PORT_$name%%
