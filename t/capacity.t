@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Density and a full zone: a 1 MB zone holds well over 30,000 live sessions;
+# Density and a full zone: a 1 MB zone keeps the newest 55,000 sessions;
 # a zone filled far past its capacity evicts the least recently used, the
 # newest sessions all still hit, and the warning is logged once, not per
 # eviction.
@@ -68,14 +68,18 @@ sub hits {
     } @ids;
 }
 
-# 32,000 sessions into 1 MB: at least 30,000 stay live (the set-associative
-# table loses a few to full buckets), and a sample of them routes.
-learn_page('/', 0, 32_000);
+# 60,500 sessions into 1 MB (65,528 slots): 5,500 first, then 55,000 newer.
+# Every one of the newest 55,000 stays (two buckets per id; one bucket kept
+# about 92 %), and a sample of them routes to its server.
+learn_page('/', 0, 5_500);
+sleep 1.1;    # last use is kept to the second: make the next ones newer
+learn_page('/', 5_500, 55_000);
 my ($entries) = StickyTest::body($t->get('/status')) =~ /"big":\{"capacity":\d+,"entries":(\d+)/;
-cmp_ok($entries // 0, '>=', 30_000, "1m zone holds $entries of 32,000 sessions live (>= 30,000)");
-my @sample = map { $_ * 80 } 0 .. 399;
+cmp_ok($entries // 0, '>=', 55_000, "1m zone holds $entries of 60,500 sessions live (>= 55,000)");
+my @sample = map { 5_500 + $_ * 27 } 0 .. 1_999;
 my $hit = hits('/', @sample);
-cmp_ok($hit, '>=', 0.97 * @sample, "1m zone: $hit of 400 sampled sessions route to their server");
+cmp_ok($hit, '>=', 0.999 * @sample,
+    "1m zone: $hit of 2,000 sampled among the newest 55,000 route to their server (>= 99.9 %)");
 
 # A 32k zone (about 1,500 slots) given 20,000 sessions, then 50 newer ones.
 learn_page('/small/', 100_000, 20_000);
