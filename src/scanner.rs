@@ -490,10 +490,7 @@ impl Judged {
         if self.token.as_ref().is_none_or(|t| t.start != start) {
             // A new token: where it ends, if it ends in time.
             let limit = region.len().min(start + MAX_TOKEN + 1);
-            let end = match region
-                .get(m..limit)
-                .map(|r| r.iter().position(|&c| is_delim(c)))
-            {
+            let end = match region.get(m..limit).map(crate::swar::first_delimiter) {
                 Some(Some(i)) => Some(m + i),
                 Some(None) if limit == region.len() => Some(limit),
                 // No delimiter up to `limit`: every match before it is in
@@ -628,9 +625,10 @@ enum Carry {
 /// Asked for only when a buffer ends inside one, so a body that never cuts
 /// a token never needs (or initialises) the storage.
 pub trait CarryStore {
-    /// The buffer, created on first use; `None` if it cannot be, in which
-    /// case the partial token is skipped.
-    fn get(&mut self) -> Option<&mut [u8; MAX_TOKEN]>;
+    /// The buffer, at least `len` (at most [`MAX_TOKEN`]) bytes long, created
+    /// or grown on demand with what it held kept; `None` if it cannot be, in
+    /// which case the partial token is skipped.
+    fn get(&mut self, len: usize) -> Option<&mut [u8]>;
 }
 
 /// Carry storage held inline.
@@ -643,8 +641,8 @@ impl Default for InlineCarry {
 }
 
 impl CarryStore for InlineCarry {
-    fn get(&mut self) -> Option<&mut [u8; MAX_TOKEN]> {
-        Some(&mut self.0)
+    fn get(&mut self, len: usize) -> Option<&mut [u8]> {
+        (len <= MAX_TOKEN).then_some(&mut self.0[..])
     }
 }
 
@@ -705,7 +703,7 @@ impl<S: CarryStore> Scanner<S> {
                             return Flow::Continue(());
                         }
                         let (mode, n) = (self.mode, self.carry_len);
-                        if let Some(buf) = self.store.get() {
+                        if let Some(buf) = self.store.get(n) {
                             p.scan_region(mode, &buf[..n], host, &mut self.recent, found)?;
                         }
                         self.carry_len = 0;
@@ -717,7 +715,7 @@ impl<S: CarryStore> Scanner<S> {
                     // still open one that fits; otherwise scan the complete
                     // tokens and carry on with the last, partial one.
                     let (mode, n) = (self.mode, self.carry_len);
-                    let Some(buf) = self.store.get() else {
+                    let Some(buf) = self.store.get(n) else {
                         self.skip_token();
                         continue;
                     };
@@ -738,10 +736,7 @@ impl<S: CarryStore> Scanner<S> {
                     if self.carry_len == 0 && self.state == Carry::Token {
                         break;
                     }
-                    let head = chunk
-                        .iter()
-                        .position(|&c| is_delim(c))
-                        .unwrap_or(chunk.len());
+                    let head = crate::swar::first_delimiter(chunk).unwrap_or(chunk.len());
                     self.append_token(&chunk[..head]);
                     if head == chunk.len() {
                         return Flow::Continue(());
@@ -774,7 +769,7 @@ impl<S: CarryStore> Scanner<S> {
         self.state = Carry::Token;
         if state != Carry::Overlong && n > 0 {
             let mode = self.mode;
-            if let Some(buf) = self.store.get() {
+            if let Some(buf) = self.store.get(n) {
                 return p.scan_region(mode, &buf[..n], host, &mut self.recent, found);
             }
         }
@@ -796,7 +791,7 @@ impl<S: CarryStore> Scanner<S> {
             return;
         }
         let end = self.carry_len + bytes.len();
-        match self.store.get() {
+        match self.store.get(end) {
             Some(buf) => {
                 buf[self.carry_len..end].copy_from_slice(bytes);
                 self.carry_len = end;

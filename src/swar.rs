@@ -73,30 +73,60 @@ pub fn rfind2(a: u8, b: u8, s: &[u8]) -> Option<usize> {
     chunks.remainder().iter().rposition(|&c| c == a || c == b)
 }
 
+const DELIMS: [u8; 7] = *b" \t\n\r\x0c<>";
+
+#[inline]
+fn is_delim(c: u8) -> bool {
+    DELIMS.contains(&c)
+}
+
+/// Whether the word `v` may hold a token delimiter: a byte below 0x21 (the
+/// white space, among other controls), or `<` / `>` (0x3c and 0x3e are the
+/// only bytes that OR 2 makes 0x3e). Candidates are checked one by one.
+#[inline]
+fn may_hold_delimiter(v: u64) -> bool {
+    let low = (v & LO7).wrapping_add(splat(0x7f - 0x20)) | v;
+    let angle = zero_bytes((v | splat(0x02)) ^ splat(0x3e));
+    (!low & HI) | angle != 0
+}
+
 /// Position of the last token delimiter in `s` (space, `\t`, `\n`, `\r`,
 /// form feed, `<`, `>`), eight bytes per step: a JSON or event-stream body
 /// may have none, and a byte loop would read it all one at a time.
 #[inline]
 pub fn last_delimiter(s: &[u8]) -> Option<usize> {
-    const DELIMS: [u8; 7] = *b" \t\n\r\x0c<>";
-    let is_delim = |c: u8| DELIMS.contains(&c);
     let mut chunks = s.rchunks_exact(8);
     let mut end = s.len();
     for c in &mut chunks {
         end -= 8;
-        let v = word(c);
-        // A byte below 0x21 (the white space, among other controls), or `<`
-        // / `>` (0x3c and 0x3e are the only bytes that OR 2 makes 0x3e):
-        // candidates, then checked one by one.
-        let low = (v & LO7).wrapping_add(splat(0x7f - 0x20)) | v;
-        let angle = zero_bytes((v | splat(0x02)) ^ splat(0x3e));
-        if (!low & HI) | angle != 0 {
+        if may_hold_delimiter(word(c)) {
             if let Some(i) = c.iter().rposition(|&b| is_delim(b)) {
                 return Some(end + i);
             }
         }
     }
     chunks.remainder().iter().rposition(|&b| is_delim(b))
+}
+
+/// Position of the first token delimiter in `s`, eight bytes per step (the
+/// end of a token that may run to the end of a JSON body).
+#[inline]
+pub fn first_delimiter(s: &[u8]) -> Option<usize> {
+    let mut chunks = s.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        if may_hold_delimiter(word(c)) {
+            if let Some(i) = c.iter().position(|&b| is_delim(b)) {
+                return Some(at + i);
+            }
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| is_delim(b))
+        .map(|i| at + i)
 }
 
 /// Position of the first `a` or `b` in `s`, when it is probably near the
@@ -135,25 +165,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn last_delimiter_agrees_with_a_byte_loop() {
+    fn delimiter_searches_agree_with_byte_loops() {
         let delim = |c: u8| b" \t\n\r\x0c<>".contains(&c);
+        let check = |s: &[u8]| {
+            assert_eq!(
+                last_delimiter(s),
+                s.iter().rposition(|&c| delim(c)),
+                "{s:?}"
+            );
+            assert_eq!(
+                first_delimiter(s),
+                s.iter().position(|&c| delim(c)),
+                "{s:?}"
+            );
+        };
         for len in 0..40usize {
             for fill in [b'a', 0x21, 0x3d, 0x3f, 0x7f, 0x80, 0xff, 0x1f] {
                 let base = vec![fill; len];
-                assert_eq!(
-                    last_delimiter(&base),
-                    base.iter().rposition(|&c| delim(c)),
-                    "{base:?}"
-                );
+                check(&base);
                 for i in 0..len {
                     for d in *b" \t\n\r\x0c<>\x00\x01" {
                         let mut s = base.clone();
                         s[i] = d;
-                        assert_eq!(
-                            last_delimiter(&s),
-                            s.iter().rposition(|&c| delim(c)),
-                            "{s:?}"
-                        );
+                        check(&s);
+                        // Two: the first and the last differ.
+                        let mut t = s.clone();
+                        t[len - 1 - i / 2] = b'>';
+                        check(&t);
                     }
                 }
             }

@@ -40,10 +40,13 @@ pub struct RequestCtx {
 }
 
 /// A scanner's carry buffer, taken from the request pool the first time a
-/// buffer ends inside a token (most small bodies never need it).
+/// buffer ends inside a token (most small bodies never need it), as large
+/// as the token needs: 256 bytes first, doubled while it grows (a short JSON
+/// answer, all one token, is carried whole until its last buffer).
 pub struct PoolCarry {
     pool: *mut ngx::ffi::ngx_pool_t,
-    buf: *mut [u8; MAX_TOKEN],
+    buf: *mut u8,
+    cap: usize,
 }
 
 impl PoolCarry {
@@ -52,21 +55,40 @@ impl PoolCarry {
         PoolCarry {
             pool,
             buf: core::ptr::null_mut(),
+            cap: 0,
         }
     }
 }
 
 impl CarryStore for PoolCarry {
-    fn get(&mut self) -> Option<&mut [u8; MAX_TOKEN]> {
-        if self.buf.is_null() {
-            let pool = self.pool;
+    fn get(&mut self, len: usize) -> Option<&mut [u8]> {
+        if len > self.cap {
+            if len > MAX_TOKEN {
+                return None;
+            }
+            let cap = len.next_power_of_two().clamp(256, MAX_TOKEN);
             // SAFETY: the request pool outlives the scanner that lives in it;
-            // pcalloc returns zeroed (initialised) memory or NULL.
-            let mem = unsafe { ngx::ffi::ngx_pcalloc(pool, MAX_TOKEN) };
-            self.buf = mem as *mut [u8; MAX_TOKEN];
+            // pcalloc returns `cap` zeroed (initialised) bytes or NULL.
+            let mem = unsafe { ngx::ffi::ngx_pcalloc(self.pool, cap) } as *mut u8;
+            if mem.is_null() {
+                return None;
+            }
+            if !self.buf.is_null() {
+                // SAFETY: the old buffer holds `self.cap` initialised bytes,
+                // the new one more; two pool allocations never overlap.
+                unsafe { core::ptr::copy_nonoverlapping(self.buf, mem, self.cap) };
+            }
+            // The old buffer goes back with the pool (at most 1.9 KB of
+            // smaller ones per response).
+            self.buf = mem;
+            self.cap = cap;
         }
-        // SAFETY: NULL, or MAX_TOKEN bytes of pool memory owned by this scanner.
-        unsafe { self.buf.as_mut() }
+        if self.buf.is_null() {
+            return Some(&mut []); // nothing asked for yet
+        }
+        // SAFETY: `buf` holds `cap` >= `len` initialised bytes of pool memory
+        // owned by this scanner.
+        Some(unsafe { core::slice::from_raw_parts_mut(self.buf, self.cap) })
     }
 }
 
