@@ -5,9 +5,12 @@
 //! is skipped at memchr speed. A match is judged by the bytes around it:
 //!
 //! - `NAME=VALUE` after `?`, `&` or `;` is a link parameter, judged inside its
-//!   *token* (the run of bytes between whitespace, `<` and `>`), which holds the
-//!   attribute and its URL: `href`, `src`, `action`, `formaction`, a refresh
-//!   `content`; in text mode, a bare URL;
+//!   *token* (the run of bytes between whitespace, `<` and `>`; in text mode
+//!   JSON's brackets and braces `{}[]` too), which holds the attribute and its URL:
+//!   `href`, `src`, `action`, `formaction`, a refresh `content`; in text
+//!   mode, a bare or quoted URL (one cut by JSON structure before the match,
+//!   unquoted, began unseen and teaches nothing);
+//! - `"NAME": "VALUE"` is a JSON member, judged from its name's token on;
 //! - `name="NAME"` is a form field, judged inside its *tag*: an `<input>` whose
 //!   `value` is the id (PHP's `session.use_trans_sid` writes these).
 //!
@@ -37,24 +40,6 @@ pub type Flow = ControlFlow<()>;
 /// Longest token (attribute, quotes and URL) or tag the scanner considers.
 pub const MAX_TOKEN: usize = 2048;
 
-const fn delim_table() -> [bool; 256] {
-    let mut t = [false; 256];
-    let delims = *b" \t\n\r\x0c<>";
-    let mut i = 0;
-    while i < delims.len() {
-        t[delims[i] as usize] = true;
-        i += 1;
-    }
-    t
-}
-
-static DELIM: [bool; 256] = delim_table();
-
-#[inline]
-fn is_delim(b: u8) -> bool {
-    DELIM[b as usize]
-}
-
 /// Longest id remembered by [`Recent`].
 const RECENT_MAX: usize = 64;
 
@@ -67,6 +52,28 @@ pub struct Recent {
     bytes: [u8; RECENT_MAX],
     /// A JSON member whose name ended the last region, awaiting the rest.
     json: Json,
+    /// The last region ended with JSON structure (text): a token at the
+    /// start of the next one follows it.
+    after_structure: bool,
+}
+
+/// What a scan must remember between two regions of a body besides the
+/// carried bytes: a JSON member awaiting its value, and whether the next
+/// region follows JSON structure. An adapter that scans buffers in place
+/// keeps it from one buffer to the next ([`Recent::between`],
+/// [`Recent::resume`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Between {
+    json: Json,
+    after_structure: bool,
+}
+
+impl Between {
+    /// At the start of a body.
+    pub const START: Between = Between {
+        json: Json::None,
+        after_structure: false,
+    };
 }
 
 /// What a JSON member `"NAME": "ID"` still needs after the bytes seen so
@@ -85,7 +92,22 @@ impl Recent {
             len: 0,
             bytes: [0; RECENT_MAX],
             json: Json::None,
+            after_structure: false,
         }
+    }
+
+    /// Where the last region left the body (see [`Between`]).
+    pub fn between(&self) -> Between {
+        Between {
+            json: self.json,
+            after_structure: self.after_structure,
+        }
+    }
+
+    /// Continues a body where [`Recent::between`] said an earlier scan left it.
+    pub fn resume(&mut self, at: Between) {
+        self.json = at.json;
+        self.after_structure = at.after_structure;
     }
 
     /// Whether `rest` starts with the last reported id, followed by a byte
@@ -127,8 +149,41 @@ impl Default for Recent {
 pub enum Mode {
     /// Markup: ids in URL attributes and in `<input name=NAME value=ID>`.
     Html,
-    /// Plain text, JSON or an event stream: ids in any same-site URL.
+    /// Plain text, JSON or an event stream: ids in any same-site URL and
+    /// JSON members. JSON's brackets and braces (`{}[]`) end tokens too, so
+    /// members of minified JSON are judged a few at a time however long the
+    /// answer is. Not the comma: PHP ids contain commas, and an id read
+    /// across a token end would depend on where buffers end.
     Text,
+}
+
+impl Mode {
+    /// Whether `c` ends a token.
+    #[inline]
+    fn is_delimiter(self, c: u8) -> bool {
+        match self {
+            Mode::Html => crate::swar::is_delimiter::<false>(c),
+            Mode::Text => crate::swar::is_delimiter::<true>(c),
+        }
+    }
+
+    /// The last byte of `s` that ends a token.
+    #[inline]
+    fn last_delimiter(self, s: &[u8]) -> Option<usize> {
+        match self {
+            Mode::Html => crate::swar::last_delimiter::<false>(s),
+            Mode::Text => crate::swar::last_delimiter::<true>(s),
+        }
+    }
+
+    /// The first byte of `s` that ends a token.
+    #[inline]
+    fn first_delimiter(self, s: &[u8]) -> Option<usize> {
+        match self {
+            Mode::Html => crate::swar::first_delimiter::<false>(s),
+            Mode::Text => crate::swar::first_delimiter::<true>(s),
+        }
+    }
 }
 
 /// The needles of one configuration, built once when the configuration is read.
@@ -232,9 +287,14 @@ impl Patterns {
         recent: &mut Recent,
         found: &mut impl FnMut(&[u8]) -> Flow,
     ) -> Flow {
+        // A token at the start of the region follows what ended the last.
+        let lead = recent.after_structure;
+        if let Some(&last) = region.last() {
+            recent.after_structure = mode == Mode::Text && crate::swar::is_structure(last);
+        }
         if recent.json != Json::None {
             // A member whose name ended the previous region.
-            let (id, state) = self.json_rest(region, recent.json);
+            let (id, state) = self.json_rest(mode, region, recent.json);
             recent.json = state;
             if let Some(id) = id {
                 recent.remember(id);
@@ -243,7 +303,7 @@ impl Patterns {
         }
         for (needle, url) in &self.needles {
             let (name, url) = (needle.needle(), *url);
-            let mut judged = Judged::default();
+            let mut judged = Judged::new(mode, lead);
             let mut at = |m: usize, judged: &mut Judged| {
                 let after = m + name.len();
                 let id = match region.get(after) {
@@ -258,7 +318,7 @@ impl Patterns {
                         // most MAX_TOKEN, as every split of the body sees
                         // it), or a form field's name.
                         let (id, state) = if judged.token_at(region, m).is_some() {
-                            self.json_rest(&region[after + 1..], Json::Colon)
+                            self.json_rest(mode, &region[after + 1..], Json::Colon)
                         } else {
                             (None, Json::None)
                         };
@@ -315,7 +375,7 @@ impl Patterns {
     /// or, when `s` ends before the member does, what it still awaits.
     /// Anything else (a number, an object, an escaped or overlong string)
     /// holds no id.
-    fn json_rest<'a>(&self, s: &'a [u8], mut state: Json) -> (Option<&'a [u8]>, Json) {
+    fn json_rest<'a>(&self, mode: Mode, s: &'a [u8], mut state: Json) -> (Option<&'a [u8]>, Json) {
         let mut i = 0;
         // Where the token holding what follows starts (white space ends
         // tokens): the value's token, like every token, counts only when it
@@ -338,7 +398,7 @@ impl Patterns {
                 (Json::Value, b'"') => {
                     let rest = &s[token..];
                     let limit = rest.len().min(MAX_TOKEN + 1);
-                    if limit > MAX_TOKEN && !rest[..limit].iter().any(|&c| is_delim(c)) {
+                    if limit > MAX_TOKEN && !rest[..limit].iter().any(|&c| mode.is_delimiter(c)) {
                         return (None, Json::None);
                     }
                     let v = &s[i + 1..];
@@ -388,9 +448,12 @@ impl Patterns {
                 }
                 token.quotes_to = m;
                 let url_start = token.url_start.max(token.start);
-                *token
-                    .url_same
-                    .get_or_insert_with(|| same_site(text_url(&region[url_start..m]), host))
+                // Unquoted right after JSON structure (`…?a=1,2&sid=`): the
+                // URL began before the token, unseen — judged not same-site.
+                let cut_off = url_start == token.start && token.after_structure;
+                *token.url_same.get_or_insert_with(|| {
+                    !cut_off && same_site(text_url(&region[url_start..m]), host)
+                })
             }
         };
         same.then_some(id)
@@ -444,8 +507,11 @@ impl Patterns {
 /// matches packed together cost O(1) each: the delimiters and angle
 /// brackets before the current match (read once, in order), and the token
 /// and tag the last matches fell in.
-#[derive(Default)]
 struct Judged {
+    /// How the region is read (which bytes end tokens).
+    mode: Mode,
+    /// The region starts right after JSON structure.
+    lead: bool,
     /// Bytes before this have been searched for token delimiters.
     delims_to: usize,
     /// Just after the last delimiter found there (0: none).
@@ -467,6 +533,8 @@ struct Judged {
 /// A token holding link matches, and what was decided about its URL.
 struct Token {
     start: usize,
+    /// It follows JSON structure (text).
+    after_structure: bool,
     /// Its end, or `None` when it is longer than [`MAX_TOKEN`].
     end: Option<usize>,
     /// HTML: whether its attribute carries a same-site URL.
@@ -479,10 +547,24 @@ struct Token {
 }
 
 impl Judged {
+    fn new(mode: Mode, lead: bool) -> Self {
+        Judged {
+            mode,
+            lead,
+            delims_to: 0,
+            token_start: 0,
+            angles_to: 0,
+            last_angle: None,
+            token: None,
+            tag_open: None,
+            skip_to: 0,
+        }
+    }
+
     /// The token holding the match at `m`, or `None` when it is longer than
     /// [`MAX_TOKEN`]. Matches come in increasing order.
     fn token_at(&mut self, region: &[u8], m: usize) -> Option<&mut Token> {
-        if let Some(i) = crate::swar::last_delimiter(&region[self.delims_to..m]) {
+        if let Some(i) = self.mode.last_delimiter(&region[self.delims_to..m]) {
             self.token_start = self.delims_to + i + 1;
         }
         self.delims_to = m;
@@ -490,7 +572,7 @@ impl Judged {
         if self.token.as_ref().is_none_or(|t| t.start != start) {
             // A new token: where it ends, if it ends in time.
             let limit = region.len().min(start + MAX_TOKEN + 1);
-            let end = match region.get(m..limit).map(crate::swar::first_delimiter) {
+            let end = match region.get(m..limit).map(|r| self.mode.first_delimiter(r)) {
                 Some(Some(i)) => Some(m + i),
                 Some(None) if limit == region.len() => Some(limit),
                 // No delimiter up to `limit`: every match before it is in
@@ -502,8 +584,13 @@ impl Judged {
                 // Already longer than MAX_TOKEN at `m`.
                 None => None,
             };
+            let after_structure = match start.checked_sub(1) {
+                Some(d) => crate::swar::is_structure(region[d]) && self.mode == Mode::Text,
+                None => self.lead,
+            };
             self.token = Some(Token {
                 start,
+                after_structure,
                 end: end.filter(|&e| e - start <= MAX_TOKEN),
                 same: None,
                 quotes_to: start,
@@ -541,7 +628,7 @@ fn tail_cut(mode: Mode, chunk: &[u8]) -> (usize, Carry) {
             }
         }
     }
-    let cut = crate::swar::last_delimiter(chunk).map_or(0, |i| i + 1);
+    let cut = mode.last_delimiter(chunk).map_or(0, |i| i + 1);
     (cut, Carry::Token)
 }
 
@@ -722,10 +809,7 @@ impl<S: CarryStore> Scanner<S> {
                     let held = &buf[..n];
                     let (cut, state) = match memrchr(b'<', &held[1..]) {
                         Some(i) => (i + 1, Carry::Tag),
-                        None => (
-                            crate::swar::last_delimiter(held).map_or(0, |i| i + 1),
-                            Carry::Token,
-                        ),
+                        None => (mode.last_delimiter(held).map_or(0, |i| i + 1), Carry::Token),
                     };
                     p.scan_region(mode, &held[..cut], host, &mut self.recent, found)?;
                     buf.copy_within(cut..n, 0);
@@ -736,7 +820,7 @@ impl<S: CarryStore> Scanner<S> {
                     if self.carry_len == 0 && self.state == Carry::Token {
                         break;
                     }
-                    let head = crate::swar::first_delimiter(chunk).unwrap_or(chunk.len());
+                    let head = self.mode.first_delimiter(chunk).unwrap_or(chunk.len());
                     self.append_token(&chunk[..head]);
                     if head == chunk.len() {
                         return Flow::Continue(());
@@ -827,6 +911,10 @@ mod tests {
         Patterns::new(&n, 32)
     }
 
+    /// The ids of a body fed in `chunks` to one scanner, and (asserted to
+    /// be the same) scanned as the nginx adapter does: each buffer in place
+    /// while nothing is carried, keeping only [`Between`] from one to the
+    /// next, through a scanner from the first buffer that ends in a token.
     fn scan_chunks_mode(p: &Patterns, mode: Mode, chunks: &[&[u8]]) -> Vec<String> {
         let mut s = Scanner::new(mode);
         let mut out = Vec::new();
@@ -841,6 +929,34 @@ mod tests {
         // Which ids, not how often: a repeat of the last id is not reported again.
         out.sort();
         out.dedup();
+
+        let mut in_place = Vec::new();
+        let mut found = |id: &[u8]| {
+            in_place.push(String::from_utf8_lossy(id).into_owned());
+            Flow::Continue(())
+        };
+        let (mut between, mut scanner) = (Between::START, None::<Scanner>);
+        for c in chunks {
+            if let Some(s) = scanner.as_mut() {
+                let _ = s.feed(p, HOST, c, &mut found);
+                continue;
+            }
+            let mut recent = Recent::new();
+            recent.resume(between);
+            let (_, cut) = p.scan_complete(mode, c, HOST, &mut recent, &mut found);
+            if cut < c.len() {
+                let mut s = Scanner::with_recent(mode, InlineCarry::default(), recent);
+                let _ = s.feed(p, HOST, &c[cut..], &mut found);
+                scanner = Some(s);
+            }
+            between = recent.between();
+        }
+        if let Some(s) = scanner.as_mut() {
+            let _ = s.finish(p, HOST, &mut found);
+        }
+        in_place.sort();
+        in_place.dedup();
+        assert_eq!(in_place, out, "in place and through a scanner");
         out
     }
 
@@ -1014,6 +1130,25 @@ mod tests {
                 scan_all_ways_mode(&p, mode, long.as_bytes()),
                 Vec::<String>::new()
             );
+        }
+        // Minified JSON longer than a token: in text, brackets and braces
+        // end tokens, so members are judged a few at a time; in markup (an
+        // inline script) the run is one overlong token.
+        let items = (0..60)
+            .map(|i| format!(r#"{{"id":{i},"name":"item number {i}","tags":["a","b"]}}"#))
+            .collect::<Vec<_>>()
+            .join(",");
+        let blob = "A".repeat(MAX_TOKEN + 100);
+        let long = [
+            (format!(r#"{{"items":[{items}],"sid":"big1"}}"#), "big1"),
+            (format!(r#"{{"sid":"big2","items":[{items}]}}"#), "big2"),
+            (format!(r#"{{"blob":["{blob}"],"sid":"big3"}}"#), "big3"),
+        ];
+        for (body, id) in long {
+            let body = body.replace(' ', "_");
+            assert!(body.len() > MAX_TOKEN && !body.contains(' '));
+            assert_eq!(scan_all_ways_mode(&p, Mode::Text, body.as_bytes()), [id]);
+            assert!(scan_all_ways_mode(&p, Mode::Html, body.as_bytes()).is_empty());
         }
         // In markup: inline scripts, and form fields still read as before.
         let html =
@@ -1189,6 +1324,21 @@ mod tests {
             ("see https://shop.example/x?sid=t1 now", &["t1"]),
             ("see https://evil.example/x?sid=no now", &[]),
             (r#"<input name="sid" value="no">"#, &[]),
+            (r#"{"list":["/a?sid=j2"],"n":[1,2]}"#, &["j2"]),
+            (r#"{"a":[1,2],"next":"/p?sid=j3"}"#, &["j3"]),
+            // JSON structure ends tokens: a URL cut by it is judged by what
+            // follows a quote, and unquoted right after structure it began
+            // unseen — a foreign URL's tail never looks relative.
+            (r#"{"url":"https://evil.example/a?x[1]=2&sid=no"}"#, &[]),
+            (r#"{"url":"https://evil.example/a?x=1,2&sid=no"}"#, &[]),
+            ("see http://[::1]:8080/x?sid=no now", &[]),
+            ("see https://evil.example/{x}?sid=no now", &[]),
+            // A comma is not structure here: PHP ids contain commas.
+            ("data: /poll?ids=1,2&sid=a,b\n\n", &["a,b"]),
+            (r#"{"next":"/p?sid=c,d","n":1}"#, &["c,d"]),
+            // The price: a bare URL with brackets before the id.
+            ("data: /poll?a[]=1&sid=lost\n\n", &[]),
+            ("data: /poll?sid=kept&a[]=1\n\n", &["kept"]),
         ];
         for (body, want) in cases {
             let got = scan_all_ways_mode(&p, Mode::Text, body.as_bytes());

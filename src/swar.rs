@@ -73,50 +73,65 @@ pub fn rfind2(a: u8, b: u8, s: &[u8]) -> Option<usize> {
     chunks.remainder().iter().rposition(|&c| c == a || c == b)
 }
 
-const DELIMS: [u8; 7] = *b" \t\n\r\x0c<>";
-
+/// Whether `c` ends a token: white space, `<` and `>`, and with `JSON` also
+/// JSON's brackets and braces (`{`, `}`, `[`, `]`; never id bytes).
 #[inline]
-fn is_delim(c: u8) -> bool {
-    DELIMS.contains(&c)
+pub fn is_delimiter<const JSON: bool>(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'<' | b'>') || (JSON && is_structure(c))
+}
+
+/// Whether `c` is JSON structure that ends a token in text.
+#[inline]
+pub fn is_structure(c: u8) -> bool {
+    matches!(c, b'{' | b'}' | b'[' | b']')
 }
 
 /// Whether the word `v` may hold a token delimiter: a byte below 0x21 (the
 /// white space, among other controls), or `<` / `>` (0x3c and 0x3e are the
-/// only bytes that OR 2 makes 0x3e). Candidates are checked one by one.
+/// only bytes that OR 2 makes 0x3e); with `JSON` also `{` / `[` and `}` /
+/// `]` (OR 0x20 makes each pair one byte). Candidates are checked one by one.
 #[inline]
-fn may_hold_delimiter(v: u64) -> bool {
+fn may_hold_delimiter<const JSON: bool>(v: u64) -> bool {
     let low = (v & LO7).wrapping_add(splat(0x7f - 0x20)) | v;
     let angle = zero_bytes((v | splat(0x02)) ^ splat(0x3e));
-    (!low & HI) | angle != 0
+    let mut m = (!low & HI) | angle;
+    if JSON {
+        let folded = v | splat(0x20);
+        m |= zero_bytes(folded ^ splat(b'{')) | zero_bytes(folded ^ splat(b'}'));
+    }
+    m != 0
 }
 
-/// Position of the last token delimiter in `s` (space, `\t`, `\n`, `\r`,
-/// form feed, `<`, `>`), eight bytes per step: a JSON or event-stream body
-/// may have none, and a byte loop would read it all one at a time.
+/// Position of the last token delimiter in `s` (see [`is_delimiter`]), eight
+/// bytes per step: a JSON or event-stream body may have none, and a byte
+/// loop would read it all one at a time.
 #[inline]
-pub fn last_delimiter(s: &[u8]) -> Option<usize> {
+pub fn last_delimiter<const JSON: bool>(s: &[u8]) -> Option<usize> {
     let mut chunks = s.rchunks_exact(8);
     let mut end = s.len();
     for c in &mut chunks {
         end -= 8;
-        if may_hold_delimiter(word(c)) {
-            if let Some(i) = c.iter().rposition(|&b| is_delim(b)) {
+        if may_hold_delimiter::<JSON>(word(c)) {
+            if let Some(i) = c.iter().rposition(|&b| is_delimiter::<JSON>(b)) {
                 return Some(end + i);
             }
         }
     }
-    chunks.remainder().iter().rposition(|&b| is_delim(b))
+    chunks
+        .remainder()
+        .iter()
+        .rposition(|&b| is_delimiter::<JSON>(b))
 }
 
 /// Position of the first token delimiter in `s`, eight bytes per step (the
 /// end of a token that may run to the end of a JSON body).
 #[inline]
-pub fn first_delimiter(s: &[u8]) -> Option<usize> {
+pub fn first_delimiter<const JSON: bool>(s: &[u8]) -> Option<usize> {
     let mut chunks = s.chunks_exact(8);
     let mut at = 0;
     for c in &mut chunks {
-        if may_hold_delimiter(word(c)) {
-            if let Some(i) = c.iter().position(|&b| is_delim(b)) {
+        if may_hold_delimiter::<JSON>(word(c)) {
+            if let Some(i) = c.iter().position(|&b| is_delimiter::<JSON>(b)) {
                 return Some(at + i);
             }
         }
@@ -125,7 +140,7 @@ pub fn first_delimiter(s: &[u8]) -> Option<usize> {
     chunks
         .remainder()
         .iter()
-        .position(|&b| is_delim(b))
+        .position(|&b| is_delimiter::<JSON>(b))
         .map(|i| at + i)
 }
 
@@ -166,32 +181,32 @@ mod tests {
 
     #[test]
     fn delimiter_searches_agree_with_byte_loops() {
-        let delim = |c: u8| b" \t\n\r\x0c<>".contains(&c);
-        let check = |s: &[u8]| {
-            assert_eq!(
-                last_delimiter(s),
-                s.iter().rposition(|&c| delim(c)),
-                "{s:?}"
-            );
-            assert_eq!(
-                first_delimiter(s),
-                s.iter().position(|&c| delim(c)),
-                "{s:?}"
-            );
-        };
+        fn check<const JSON: bool>(s: &[u8]) {
+            let delim = |c: u8| b" \t\n\r\x0c<>".contains(&c) || (JSON && b"{}[]".contains(&c));
+            let rpos = s.iter().rposition(|&c| delim(c));
+            let pos = s.iter().position(|&c| delim(c));
+            assert_eq!(last_delimiter::<JSON>(s), rpos, "{JSON} {s:?}");
+            assert_eq!(first_delimiter::<JSON>(s), pos, "{JSON} {s:?}");
+        }
+        let fills = [
+            b'a', 0x21, 0x3d, 0x3f, 0x7f, 0x80, 0xff, 0x1f, b'\\', b'|', 0x0b, 0xdb,
+        ];
         for len in 0..40usize {
-            for fill in [b'a', 0x21, 0x3d, 0x3f, 0x7f, 0x80, 0xff, 0x1f] {
+            for fill in fills {
                 let base = vec![fill; len];
-                check(&base);
+                check::<false>(&base);
+                check::<true>(&base);
                 for i in 0..len {
-                    for d in *b" \t\n\r\x0c<>\x00\x01" {
+                    for d in *b" \t\n\r\x0c<>\x00\x01,{}[]" {
                         let mut s = base.clone();
                         s[i] = d;
-                        check(&s);
+                        check::<false>(&s);
+                        check::<true>(&s);
                         // Two: the first and the last differ.
                         let mut t = s.clone();
                         t[len - 1 - i / 2] = b'>';
-                        check(&t);
+                        check::<false>(&t);
+                        check::<true>(&t);
                     }
                 }
             }

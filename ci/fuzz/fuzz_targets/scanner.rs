@@ -1,5 +1,6 @@
 //! The body scanner: every chunking of a body reports exactly what a
-//! one-shot scan reports, in HTML and text mode; and no body, however it is
+//! one-shot scan reports, in HTML and text mode, through one scanner and as
+//! the nginx adapter scans (in place while nothing is carried); and no body, however it is
 //! made, is scanned slower than a linear bound (a hostile page must not
 //! hold a worker).
 #![no_main]
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use sticky_session::id::Names;
-use sticky_session::scanner::{Flow, Mode, Patterns, Scanner};
+use sticky_session::scanner::{Between, Flow, InlineCarry, Mode, Patterns, Recent, Scanner};
 
 /// A `found` callback that keeps every id and never stops the scan.
 fn collect(out: &mut Vec<Vec<u8>>) -> impl FnMut(&[u8]) -> Flow + '_ {
@@ -26,6 +27,35 @@ fn scan(p: &Patterns, mode: Mode, chunks: &[&[u8]]) -> Vec<Vec<u8>> {
     }
     let _ = s.finish(p, b"shop.example", &mut collect(&mut out));
     // Which ids, not how often: a repeat of the last id is not reported again.
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// As the nginx adapter scans: each buffer in place while nothing is
+/// carried (keeping only what `Between` holds), through a scanner from the
+/// first buffer that ends inside a token or tag.
+fn scan_in_place(p: &Patterns, mode: Mode, chunks: &[&[u8]]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let (mut between, mut scanner) = (Between::START, None::<Box<Scanner>>);
+    for c in chunks {
+        if let Some(s) = scanner.as_mut() {
+            let _ = s.feed(p, b"shop.example", c, &mut collect(&mut out));
+            continue;
+        }
+        let mut recent = Recent::new();
+        recent.resume(between);
+        let (_, cut) = p.scan_complete(mode, c, b"shop.example", &mut recent, &mut collect(&mut out));
+        if cut < c.len() {
+            let mut s = Box::new(Scanner::with_recent(mode, InlineCarry::default(), recent));
+            let _ = s.feed(p, b"shop.example", &c[cut..], &mut collect(&mut out));
+            scanner = Some(s);
+        }
+        between = recent.between();
+    }
+    if let Some(s) = scanner.as_mut() {
+        let _ = s.finish(p, b"shop.example", &mut collect(&mut out));
+    }
     out.sort();
     out.dedup();
     out
@@ -69,6 +99,11 @@ fuzz_target!(|data: &[u8]| {
             scan(&p, mode, &chunks),
             whole,
             "chunking changed the ids ({mode:?})"
+        );
+        assert_eq!(
+            scan_in_place(&p, mode, &chunks),
+            whole,
+            "scanning in place changed the ids ({mode:?})"
         );
         let bytes: Vec<&[u8]> = body.chunks(1).collect();
         assert_eq!(

@@ -19,7 +19,7 @@ use super::placement::next_turn;
 use super::request::candidates;
 use super::util::{bytes, guard, now};
 use crate::placement::{least_loaded, Counts};
-use crate::scanner::Scanner;
+use crate::scanner::{Between, Scanner};
 use crate::session::{Candidate, Choice, Learning, Status};
 use crate::store::{server_id, Lookup, Table};
 use crate::sync::Kind;
@@ -305,6 +305,7 @@ unsafe extern "C" fn init_peer(
                 scanner: null_mut(),
                 inflater: null_mut(),
                 took_memory: false,
+                between: Between::START,
             });
             *(*r).ctx.add(ctx_index()) = ctx as *mut c_void;
 

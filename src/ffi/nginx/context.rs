@@ -4,7 +4,7 @@ use ngx::ffi::{ngx_http_request_t, ngx_str_t};
 
 use super::conf::{ctx_index, SrvConf};
 use crate::inflate::Inflater;
-use crate::scanner::{CarryStore, Mode, Scanner, MAX_TOKEN};
+use crate::scanner::{Between, CarryStore, Mode, Scanner, MAX_TOKEN};
 use crate::session::{Learning, Status};
 
 /// Per-request state shared by the balancer and the filters, in `r->ctx`.
@@ -37,6 +37,9 @@ pub struct RequestCtx {
     /// The header filter asked for the body in memory (no filter above had):
     /// given back when the scan ends early.
     pub took_memory: bool,
+    /// While buffers are scanned in place: what the last one left open (a
+    /// JSON member awaiting its value, JSON structure before the next).
+    pub between: Between,
 }
 
 /// A scanner's carry buffer, taken from the request pool the first time a

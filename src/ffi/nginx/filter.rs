@@ -329,12 +329,14 @@ unsafe fn scan_buffer(
     // With learn=all, the request's own live session (now on the server that
     // answered) is skipped on the page: its repeats teach nothing. With
     // learn=first it is the response's id like any other.
-    let recent = || {
-        if skips_own_id(scf.learn, ctx.status) {
+    let recent = |ctx: &RequestCtx| {
+        let mut recent = if skips_own_id(scf.learn, ctx.status) {
             Recent::seeded(bytes(&ctx.id))
         } else {
             Recent::new()
-        }
+        };
+        recent.resume(ctx.between);
+        recent
     };
     if ctx.scanner.is_null() && ctx.inflater.is_null() {
         if data.is_empty() {
@@ -342,7 +344,7 @@ unsafe fn scan_buffer(
             return Ok(Flow::Continue(()));
         }
         let (data, short) = within_budget(&mut ctx.scan_left, data);
-        let mut recent = recent();
+        let mut recent = recent(ctx);
         if short {
             let (flow, _) = patterns.scan_complete(mode, data, host, &mut recent, &mut |id| {
                 learn(ctx, scf, log, id)
@@ -365,6 +367,7 @@ unsafe fn scan_buffer(
         let (flow, cut) = patterns.scan_complete(mode, data, host, &mut recent, &mut |id| {
             learn(ctx, scf, log, id)
         });
+        ctx.between = recent.between();
         if flow.is_break() || cut == data.len() {
             return Ok(flow);
         }
@@ -383,7 +386,7 @@ unsafe fn scan_buffer(
     }
     if ctx.scanner.is_null() {
         // SAFETY: as above.
-        ctx.scanner = unsafe { new_scanner(r, mode, recent()) };
+        ctx.scanner = unsafe { new_scanner(r, mode, recent(ctx)) };
         if ctx.scanner.is_null() {
             return Ok(Flow::Break(()));
         }
