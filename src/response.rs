@@ -70,6 +70,16 @@ pub fn scan_mode(types: &Types, content_type: &[u8]) -> Option<Mode> {
             return types.html.then_some(Mode::Html);
         }
     }
+    // Then a type exactly as listed (`text/plain`, `application/json`).
+    if let Some(t) = types.list.iter().find(|t| t.as_slice() == content_type) {
+        return Some(
+            if t.as_slice() == b"text/html" || t.as_slice() == b"application/xhtml+xml" {
+                Mode::Html
+            } else {
+                Mode::Text
+            },
+        );
+    }
     let end = crate::swar::first1(b';', content_type).unwrap_or(content_type.len());
     let mime = content_type[..end].trim_ascii();
     if same_type(mime, b"text/html") {
@@ -191,13 +201,15 @@ mod tests {
         let any = crate::config::parse(&[b"types=*".as_slice()])
             .unwrap()
             .types;
-        let cases: [(&Types, &str, Option<Mode>); 10] = [
+        let cases: [(&Types, &str, Option<Mode>); 12] = [
             (&html_only, "text/html", Some(Mode::Html)),
             (&html_only, "text/html; charset=utf-8", Some(Mode::Html)),
             (&html_only, "TEXT/HTML", Some(Mode::Html)),
             (&html_only, "text/plain", None),
             (&html_only, "", None),
             (&events, "Text/Event-Stream", Some(Mode::Text)),
+            (&events, "text/event-stream", Some(Mode::Text)),
+            (&any, "*", Some(Mode::Text)),
             (&events, "application/json", None),
             (&any, "application/xhtml+xml", Some(Mode::Html)),
             (&any, "application/json", Some(Mode::Text)),
