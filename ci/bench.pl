@@ -72,9 +72,9 @@ mkdir "$dir/html";
     open $fh, '>', "$dir/html/php64k.html" or die;
     print $fh $php;
     close $fh;
-    # A long-polling handshake and an HTML page of the same size, each
-    # handing out a new id.
-    open $fh, '>', "$dir/html/handshake.txt" or die;
+    # A long-polling handshake and an HTML page of the same size, requested
+    # by targets of the same length, each handing out a new id.
+    open $fh, '>', "$dir/html/small.json" or die;
     print $fh '0{"sid":"SIDPLACEHOLDER","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}';
     close $fh;
     open $fh, '>', "$dir/html/small.html" or die;
@@ -115,7 +115,7 @@ http {
         root $dir/html;
         location ~ ^/(page|php)64k.html\$ { sub_filter SIDPLACEHOLDER \$request_id; sub_filter_once off; }
         location = /small.html { sub_filter SIDPLACEHOLDER \$request_id; }
-        location = /handshake.txt { default_type text/plain; sub_filter_types text/plain; sub_filter SIDPLACEHOLDER \$request_id; }
+        location = /small.json { default_type text/plain; sub_filter_types text/plain; sub_filter SIDPLACEHOLDER \$request_id; }
         location = /learn.html { }
         location = /setcookie { add_header Set-Cookie "sid=\$arg_id; Path=/"; return 200 "backend \$server_port\\n"; }
         location / { return 200 "backend \$server_port\\n"; }
@@ -146,7 +146,7 @@ my @configs = (
     [learnall64k   => '64 KB page, learn=all (every link)', 'learn_all', '', sub { '/page64k.html' }],
     [subfilter64k  => '64 KB page, sub_filter one string', 'rr',        "sub_filter 'Lorem' 'Ipsum';", sub { '/page64k.html' }],
     [learnsmall    => 'small HTML page, learning ?sid=',   'learn',     '', sub { '/small.html' }],
-    [learnjson     => 'JSON handshake, same size, "sid"',  'learn_json', '', sub { '/handshake.txt' }],
+    [learnjson     => 'JSON handshake, same size, "sid"',  'learn_json', '', sub { '/small.json' }],
     [rr_zk         => 'round robin, zone + keepalive',     'rr_zk',     '', $known],
     [sticky_zk     => 'sticky hit, zone + keepalive',      'sticky_zk', '', $known],
     [sync_hit      => 'sticky hit, sync=redis on',         'sticky_sync', '', $known],

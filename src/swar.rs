@@ -151,7 +151,9 @@ pub fn first2(a: u8, b: u8, s: &[u8]) -> Option<usize> {
     let head = &s[..s.len().min(SHORT)];
     find2(a, b, head).or_else(|| {
         let rest = &s[head.len()..];
-        memchr::memchr2(a, b, rest).map(|i| head.len() + i)
+        (!rest.is_empty())
+            .then(|| memchr::memchr2(a, b, rest).map(|i| head.len() + i))
+            .flatten()
     })
 }
 
@@ -172,7 +174,7 @@ pub fn last2(a: u8, b: u8, s: &[u8]) -> Option<usize> {
     let (rest, tail) = s.split_at(split);
     rfind2(a, b, tail)
         .map(|i| split + i)
-        .or_else(|| memchr::memrchr2(a, b, rest))
+        .or_else(|| (!rest.is_empty()).then(|| memchr::memrchr2(a, b, rest)).flatten())
 }
 
 #[cfg(test)]
