@@ -316,9 +316,19 @@ impl Patterns {
                     Some(b'"') if m > 0 && region[m - 1] == b'"' => {
                         // `"NAME"`: a JSON member's key (in a token of at
                         // most MAX_TOKEN, as every split of the body sees
-                        // it), or a form field's name.
-                        let (id, state) = if judged.token_at(region, m).is_some() {
-                            self.json_rest(mode, &region[after + 1..], Json::Colon)
+                        // it), or a form field's name. A key is followed by
+                        // a colon (white space may come first, up to the
+                        // region's end): anything else is not one.
+                        let rest = &region[after + 1..];
+                        let ws = rest.iter().take_while(|&&c| is_space(c)).count();
+                        let key = rest.get(ws).is_none_or(|&c| c == b':');
+                        if !key && m < judged.tag_end {
+                            // Neither a key nor the first field match of the
+                            // tag judged last: nothing to learn.
+                            return Flow::Continue(());
+                        }
+                        let (id, state) = if key && judged.token_at(region, m).is_some() {
+                            self.json_rest(mode, rest, Json::Colon)
                         } else {
                             (None, Json::None)
                         };
@@ -332,7 +342,9 @@ impl Patterns {
                             None => None,
                         }
                     }
-                    _ if mode == Mode::Html => self.field_at(region, m, name, judged),
+                    _ if mode == Mode::Html && m >= judged.tag_end => {
+                        self.field_at(region, m, name, judged)
+                    }
                     _ => None,
                 };
                 match id {
@@ -478,6 +490,11 @@ impl Patterns {
             return None;
         }
         judged.tag_open = Some(open);
+        // Only an `<input>` holds a field: its name is whole before `m`.
+        let (tag_name, _) = split_tag_name(&region[open + 1..m]);
+        if !tag_name.eq_ignore_ascii_case(b"input") {
+            return None;
+        }
         let hi = region.len().min(open + MAX_TOKEN);
         // Later field matches in this tag answer at once (tag_open); link
         // parameters in it are still judged, by their own tokens.
@@ -485,11 +502,11 @@ impl Patterns {
         if region[close] != b'>' {
             return None;
         }
-        let tag = &region[open + 1..close];
-        let (tag_name, attrs) = split_tag_name(tag);
-        if !tag_name.eq_ignore_ascii_case(b"input") {
-            return None;
-        }
+        // Later matches before `>` that are neither link parameters nor
+        // JSON keys are skipped without judging (they could only be fields
+        // of this tag, which is read once, here).
+        judged.tag_end = close;
+        let (_, attrs) = split_tag_name(&region[open + 1..close]);
         let mut named = false;
         let mut value = None;
         for (attr, v) in Attributes(attrs) {
@@ -522,8 +539,10 @@ struct Judged {
     last_angle: Option<usize>,
     /// The token of the last link match.
     token: Option<Token>,
-    /// The `<` of the last tag a form field match was judged in.
+    /// The `<` of the last tag a form field match was judged in, and its
+    /// `>` once found (0: none).
     tag_open: Option<usize>,
+    tag_end: usize,
     /// Matches before this need no judging: they fall in a token that
     /// teaches nothing (a token is never split between regions, so this
     /// holds however the body is cut).
@@ -557,6 +576,7 @@ impl Judged {
             last_angle: None,
             token: None,
             tag_open: None,
+            tag_end: 0,
             skip_to: 0,
         }
     }
@@ -1226,6 +1246,19 @@ mod tests {
                 r#"<input name="sid" value="toolongtoolongtoolongtoolongtoolong">"#,
                 &[],
             ),
+            // A tag is read once, at its first match; later matches in it
+            // that are not JSON keys or link parameters are passed over.
+            (r#"<input "sid"sid"sid" name="sid" value="f2">"#, &["f2"]),
+            (
+                r#"<input name="sid" value="f3" data-x='{"sid":"j3"}' "sid"sid>"#,
+                &["f3", "j3"],
+            ),
+            (
+                r#"<input name="sid" value="f4" "sid" formaction="/a?sid=l4">"#,
+                &["f4", "l4"],
+            ),
+            (r#"<i "sid"<i "sid"<input name=sid value=f5>"#, &["f5"]),
+            (r#"<inputs name="sid" value="no">"#, &[]),
         ];
         for (body, want) in cases {
             let got = scan_all_ways(&p, body.as_bytes());
