@@ -23,6 +23,8 @@ my $N = $ENV{BENCH_REQUESTS} // 400;
 my $WARM = 50;
 my $ROUNDS = $ENV{BENCH_ROUNDS} // 5;
 my $SECONDS = $ENV{BENCH_SECONDS} // 2;
+# BENCH_ONLY=stall: only the state-save section (minutes less).
+my $ONLY_STALL = ($ENV{BENCH_ONLY} // '') eq 'stall';
 my $ROOT = $StickyTest::ROOT;
 my $NGINX = "$ROOT/build/nginx";
 my $MODULE = "$ROOT/build/ngx_http_upstream_sticky_session_module.so";
@@ -42,7 +44,7 @@ $port{REDIS} = $t->redis;
 # Everything started here is stopped here, however the run ends.
 my @started;
 END {
-    for my $pidfile (map { "$dir/$_/logs/nginx.pid" } qw(front anchor backend)) {
+    for my $pidfile (map { "$dir/$_/logs/nginx.pid" } qw(front anchor stall backend)) {
         open my $fh, '<', $pidfile or next;
         my $p = <$fh>;
         kill 'QUIT', $p if $p && $p =~ /^(\d+)/;
@@ -86,6 +88,13 @@ mkdir "$dir/html";
     printf $fh "<a href=\"/n?sid=known%06d\">%d</a>\n", $_, $_ for 1 .. 100_000;
     print $fh "</body></html>\n";
     close $fh;
+    # 50,000 links whose ids are new in every response (FILLPH becomes the
+    # response's $request_id): fills a large zone 50,000 sessions at a time.
+    open $fh, '>', "$dir/html/fill.html" or die;
+    print $fh "<html><body>\n";
+    print $fh "<a href=\"/n?sid=FILLPH-$_\">x</a>\n" for 1 .. 50_000;
+    print $fh "</body></html>\n";
+    close $fh;
 }
 
 sub write_conf {
@@ -117,6 +126,7 @@ http {
         location = /small.html { sub_filter SIDPLACEHOLDER \$request_id; }
         location = /small.json { default_type text/plain; sub_filter_types text/plain; sub_filter SIDPLACEHOLDER \$request_id; }
         location = /learn.html { }
+        location = /fill.html { sub_filter FILLPH \$request_id; sub_filter_once off; }
         location = /setcookie { add_header Set-Cookie "sid=\$arg_id; Path=/"; return 200 "backend \$server_port\\n"; }
         location / { return 200 "backend \$server_port\\n"; }
     }
@@ -330,7 +340,7 @@ sub callgrind_run {
     @started = ();
 }
 
-{
+if (!$ONLY_STALL) {
     my %expect = (hit => ['bench', 'hits'], miss => ['bench', 'misses'], sticky_zk => ['bench_zk', 'hits'],
         sync_hit => ['bench_sync', 'hits']);
     callgrind_run(
@@ -359,7 +369,7 @@ sub callgrind_run {
 # same cookie request shape for its sticky learn and for ours, 1,000 sessions
 # each, learned from Set-Cookie.
 my @anchor;
-if (!$ENV{BENCH_NO_ANCHOR}) {
+if (!$ENV{BENCH_NO_ANCHOR} && !$ONLY_STALL) {
     my ($build) = grep { m{/} } split /\n/, `$ROOT/ci/nginx-version.sh 1.30.4`;
     die "bench: nginx 1.30.4 did not build\n" unless $build && -x "$build/objs/nginx";
     my %p = map { $_ => $t->port("A_$_") } qw(CTL rr nsticky ours);
@@ -417,7 +427,7 @@ CONF
 
 # --- req/s and p99 with wrk, interleaved -------------------------------------
 my %wrk;
-if (`which wrk 2>/dev/null`) {
+if (!$ONLY_STALL && `which wrk 2>/dev/null`) {
     write_conf("$dir/front/nginx.conf", $front_conf);
     system($NGINX, '-p', "$dir/front/", '-c', 'nginx.conf') == 0 or die "front nginx failed\n";
     wait_port();
@@ -439,41 +449,122 @@ if (`which wrk 2>/dev/null`) {
     kill 'QUIT', $pid if $pid;
 }
 
+# --- the event loop while a large table is saved ----------------------------
+# A 64 MB zone filled to 90 % (3.8 million sessions) with state= saved every
+# second: the longest wait of a steady keep-alive client over 5 seconds of
+# saves, then over 5 seconds of the same nginx with saving put off (reloaded
+# with save_every=1h). The save runs in a thread; what is left on the event
+# loop is starting it.
+my %stall;
+if (!$ENV{BENCH_NO_STALL}) {
+    my $sp = $t->port('STALL');
+    mkdir "$dir/stall";
+    mkdir "$dir/stall/logs";
+    # Run as root, workers are nobody: the state directory must be theirs.
+    chown((getpwnam('nobody'))[2] // -1, -1, "$dir/stall") if $> == 0;
+    my $conf = sub {
+        my ($every) = @_;
+        write_conf("$dir/stall/nginx.conf", front_head($MODULE) . <<"CONF");
+    upstream st { sticky_session name=sid zone=stall:64m state=$dir/stall/table save_every=$every learn=all max_scan=8m; $servers }
+    server { listen 127.0.0.1:$sp backlog=4096;
+             location = /status { sticky_session_status; }
+             location / { proxy_pass http://st; } }
+}
+CONF
+    };
+    $conf->('1s');
+    system($NGINX, '-p', "$dir/stall/", '-c', 'nginx.conf') == 0 or die "stall nginx failed\n";
+    wait_port($sp);
+    my $entries = sub {
+        my $s = client($sp);
+        my ($n) = request($s, '/status') =~ /"stall":\{"capacity":(\d+),"entries":(\d+)/ ? ($2, $1) : (0);
+        close $s;
+        return $n;
+    };
+    my $s = client($sp);
+    my $capacity;
+    {
+        my $st = request($s, '/status');
+        ($capacity) = $st =~ /"stall":\{"capacity":(\d+)/ or die "no stall zone in status\n";
+    }
+    request($s, '/fill.html') for 1 .. int(0.9 * $capacity / 50_000);
+    close $s;
+    my $filled = $entries->();
+    # Each client request: its latency; the worst and the 99.9th percentile.
+    my $window = sub {
+        my $c = client($sp);
+        my @lat;
+        my $end = time + 5;
+        while (time < $end) {
+            my $t0 = time;
+            request($c, '/x');
+            push @lat, (time - $t0) * 1000;
+        }
+        close $c;
+        @lat = sort { $a <=> $b } @lat;
+        return { max => $lat[-1], p999 => $lat[int(0.999 * $#lat)], n => scalar @lat };
+    };
+    my $saved_at = sub { (Time::HiRes::stat("$dir/stall/table"))[9] // 0 };
+    my $before = $saved_at->();
+    $stall{saving} = $window->();
+    die "bench: the table was not saved while the client waited\n" unless $saved_at->() > $before;
+    $conf->('1h');
+    my $pid = `cat $dir/stall/logs/nginx.pid`;
+    chomp $pid;
+    kill 'HUP', $pid;
+    sleep 2;
+    $stall{idle} = $window->();
+    kill 'QUIT', $pid;
+    $stall{line} = sprintf "state save, 64 MB zone with %d sessions (%.0f %%), saved every second:\n"
+        . "  longest client wait %.2f ms, 99.9th percentile %.2f ms (%d requests in 5 s)\n"
+        . "  the same nginx not saving: longest %.2f ms, 99.9th %.2f ms (%d requests)\n",
+        $filled, 100 * $filled / $capacity,
+        @{ $stall{saving} }{qw(max p999 n)}, @{ $stall{idle} }{qw(max p999 n)};
+}
+
 my $bpid = `cat $dir/backend/logs/nginx.pid`;
 chomp $bpid;
 kill 'QUIT', $bpid if $bpid;
 
 sub median { my @s = sort { $a <=> $b } @_; @s ? $s[$#s / 2] : 0 }
 
-printf "\n%-14s %-38s %14s %10s %10s\n", 'config', 'what', 'instr/request', 'req/s', 'p99 (us)';
-for my $c (@configs, @anchor) {
-    my ($name, $what) = @$c;
-    printf "%-14s %-38s %14.0f %10s %10s\n", $name, $what, $ir{$name},
-        $wrk{$name} ? sprintf('%.0f', median(@{ $wrk{$name}{rps} })) : '-',
-        $wrk{$name} ? sprintf('%.0f', median(@{ $wrk{$name}{p99} })) : '-';
+if (!$ONLY_STALL) {
+    printf "\n%-14s %-38s %14s %10s %10s\n", 'config', 'what', 'instr/request', 'req/s', 'p99 (us)';
+    for my $c (@configs, @anchor) {
+        my ($name, $what) = @$c;
+        printf "%-14s %-38s %14.0f %10s %10s\n", $name, $what, $ir{$name},
+            $wrk{$name} ? sprintf('%.0f', median(@{ $wrk{$name}{rps} })) : '-',
+            $wrk{$name} ? sprintf('%.0f', median(@{ $wrk{$name}{p99} })) : '-';
+    }
+    print "callgrind dumps: $dir/front/callgrind.*.out.* (one per configuration, in order)\n"
+        if $ENV{BENCH_PROFILE};
+    print "\n(instructions: callgrind, $N requests after $WARM warm-up, one keep-alive client;"
+        . " req/s, p99: wrk -c8, median of $ROUNDS interleaved ${SECONDS}s rounds)\n\n";
+    printf "table writes per hit (last-use refreshes / hits): %.3f\n\n", $writes_per_hit
+        if defined $writes_per_hit;
+    my @ratios = (
+        [hit_vs_roundrobin => 'hit', 'roundrobin'],
+        [miss_vs_roundrobin => 'miss', 'roundrobin'],
+        [hash_vs_roundrobin => 'hash', 'roundrobin'],
+        [learn64k_vs_roundrobin64k => 'learn64k', 'roundrobin64k'],
+        [learn64k_vs_subfilter64k => 'learn64k', 'subfilter64k'],
+        [learnphp64k_vs_roundrobin64k => 'learnphp64k', 'roundrobin64k'],
+        [learnphp64k_vs_subfilter64k => 'learnphp64k', 'subfilter64k'],
+        [learnall64k_vs_roundrobin64k => 'learnall64k', 'roundrobin64k'],
+        [zone_keepalive_vs_plain => 'sticky_zk', 'rr_zk'],
+        [json_handshake_vs_html_same_size => 'learnjson', 'learnsmall'],
+        [hit_sync_vs_hit => 'sync_hit', 'hit'],
+        @anchor ? (
+            [hit_vs_nginx_sticky_learn => 'ours130', 'nsticky130'],
+            [nginx_sticky_learn_vs_roundrobin => 'nsticky130', 'rr130'],
+            [hit_vs_roundrobin_on_1_30 => 'ours130', 'rr130'],
+        ) : (),
+    );
+    printf "RATIO %s %.3f\n", $_->[0], $ir{ $_->[1] } / $ir{ $_->[2] } for @ratios;
 }
-print "callgrind dumps: $dir/front/callgrind.*.out.* (one per configuration, in order)\n"
-    if $ENV{BENCH_PROFILE};
-print "\n(instructions: callgrind, $N requests after $WARM warm-up, one keep-alive client;"
-    . " req/s, p99: wrk -c8, median of $ROUNDS interleaved ${SECONDS}s rounds)\n\n";
-printf "table writes per hit (last-use refreshes / hits): %.3f\n\n", $writes_per_hit
-    if defined $writes_per_hit;
-my @ratios = (
-    [hit_vs_roundrobin => 'hit', 'roundrobin'],
-    [miss_vs_roundrobin => 'miss', 'roundrobin'],
-    [hash_vs_roundrobin => 'hash', 'roundrobin'],
-    [learn64k_vs_roundrobin64k => 'learn64k', 'roundrobin64k'],
-    [learn64k_vs_subfilter64k => 'learn64k', 'subfilter64k'],
-    [learnphp64k_vs_roundrobin64k => 'learnphp64k', 'roundrobin64k'],
-    [learnphp64k_vs_subfilter64k => 'learnphp64k', 'subfilter64k'],
-    [learnall64k_vs_roundrobin64k => 'learnall64k', 'roundrobin64k'],
-    [zone_keepalive_vs_plain => 'sticky_zk', 'rr_zk'],
-    [json_handshake_vs_html_same_size => 'learnjson', 'learnsmall'],
-    [hit_sync_vs_hit => 'sync_hit', 'hit'],
-    @anchor ? (
-        [hit_vs_nginx_sticky_learn => 'ours130', 'nsticky130'],
-        [nginx_sticky_learn_vs_roundrobin => 'nsticky130', 'rr130'],
-        [hit_vs_roundrobin_on_1_30 => 'ours130', 'rr130'],
-    ) : (),
-);
-printf "RATIO %s %.3f\n", $_->[0], $ir{ $_->[1] } / $ir{ $_->[2] } for @ratios;
+if (%stall) {
+    print "\n$stall{line}";
+    printf "RATIO state_save_longest_wait_ms %.3f\n", $stall{saving}{max};
+    printf "RATIO state_save_longest_wait_vs_not_saving %.3f\n",
+        $stall{saving}{max} / $stall{idle}{max};
+}

@@ -238,7 +238,8 @@ pub fn read(path: &Path) -> Result<Vec<u8>, StateError> {
 
 /// Writes `bytes` to `path` atomically: a 0600 temporary file beside it
 /// (named after `path` and `tag`, e.g. the process id, so concurrent writers
-/// never share one), fsync'd, then renamed over `path`.
+/// never share one), written and flushed to disk a megabyte at a time, then
+/// renamed over `path`.
 ///
 /// Whatever already has the temporary name (a stale file from a crash, or a
 /// link or file planted by whoever else can write the directory) is removed,
@@ -263,7 +264,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], tag: u32) -> io::Result<()> {
         other => other?,
     };
     let result = (|| {
-        f.write_all(bytes)?;
+        write_paced(&mut f, bytes)?;
         f.sync_all()?;
         fs::rename(tmp, path)
     })();
@@ -271,6 +272,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8], tag: u32) -> io::Result<()> {
         let _ = fs::remove_file(tmp);
     }
     result
+}
+
+/// Writes `bytes` a megabyte at a time, each flushed to disk before the
+/// next (`fdatasync`): the disk takes a large table as a steady stream
+/// rather than one burst at the end, which stalled the other processes on a
+/// small machine (`make bench`: a 57 MB file delayed requests by ~12 ms).
+fn write_paced(f: &mut fs::File, bytes: &[u8]) -> io::Result<()> {
+    for chunk in bytes.chunks(1 << 20) {
+        f.write_all(chunk)?;
+        f.sync_data()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

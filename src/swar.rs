@@ -172,9 +172,11 @@ pub fn first1(a: u8, s: &[u8]) -> Option<usize> {
 pub fn last2(a: u8, b: u8, s: &[u8]) -> Option<usize> {
     let split = s.len().saturating_sub(SHORT);
     let (rest, tail) = s.split_at(split);
-    rfind2(a, b, tail)
-        .map(|i| split + i)
-        .or_else(|| (!rest.is_empty()).then(|| memchr::memrchr2(a, b, rest)).flatten())
+    rfind2(a, b, tail).map(|i| split + i).or_else(|| {
+        (!rest.is_empty())
+            .then(|| memchr::memrchr2(a, b, rest))
+            .flatten()
+    })
 }
 
 #[cfg(test)]

@@ -203,6 +203,9 @@ sub stop {
 
 sub DESTROY {
     my ($self) = @_;
+    # The waitpid calls below must not change the exit status of a script
+    # that died (a failed bench must fail `make bench`).
+    local $?;
     # Forked helpers (load clients) must not tear down what they did not start.
     return if ($self->{owner} // $$) != $$;
     for my $b (@{ $self->{backends} || [] }) { kill 'KILL', $b; waitpid $b, 0 }
