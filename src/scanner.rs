@@ -5,11 +5,11 @@
 //! is skipped at memchr speed. A match is judged by the bytes around it:
 //!
 //! - `NAME=VALUE` after `?`, `&` or `;` is a link parameter, judged inside its
-//!   *token* (the run of bytes between whitespace, `<` and `>`; in text mode
-//!   JSON's brackets and braces `{}[]` too), which holds the attribute and its URL:
-//!   `href`, `src`, `action`, `formaction`, a refresh `content`; in text
-//!   mode, a bare or quoted URL (one cut by JSON structure before the match,
-//!   unquoted, began unseen and teaches nothing);
+//!   *token* (the run of bytes between whitespace, `<` and `>`; in text
+//!   mode JSON's brackets and braces `{}[]` too), which holds the attribute
+//!   and its URL: `href`, `src`, `action`, `formaction`, a refresh
+//!   `content`; in text mode, a bare or quoted URL (one cut by a bracket
+//!   before the match, unquoted, began unseen and teaches nothing);
 //! - `"NAME": "VALUE"` is a JSON member, judged from its name's token on;
 //! - `name="NAME"` is a form field, judged inside its *tag*: an `<input>` whose
 //!   `value` is the id (PHP's `session.use_trans_sid` writes these).
@@ -460,7 +460,7 @@ impl Patterns {
                 }
                 token.quotes_to = m;
                 let url_start = token.url_start.max(token.start);
-                // Unquoted right after JSON structure (`…?a=1,2&sid=`): the
+                // Unquoted right after JSON structure (`…?a[]=1&sid=`): the
                 // URL began before the token, unseen — judged not same-site.
                 let cut_off = url_start == token.start && token.after_structure;
                 *token.url_same.get_or_insert_with(|| {

@@ -9,8 +9,9 @@
 //! recently used of the 16 is evicted). A 1 MB zone so keeps every one of
 //! the newest 55,000 sessions (84 % of the slots), where one bucket per id
 //! kept 92 %. A lookup reads the id's own 128-byte bucket, and the second
-//! only when the first does not hold it. Expiry is lazy: a slot idle longer than the timeout reads as empty and is
-//! the first to be reused, so no request ever scans the table.
+//! only when the first does not hold it. Expiry is lazy: a slot idle longer
+//! than the timeout reads as empty and is the first to be reused, so no
+//! request ever scans the table.
 //!
 //! Concurrency and crash safety: readers take no lock. Writers hold the
 //! zone's lock ([`WriteLock`]), which nginx releases when a worker dies. Every
@@ -386,9 +387,10 @@ impl<'a> Table<'a> {
 
     /// The slots that may hold session `key`: its own bucket first, then a
     /// second one chosen by the other bits of the key, used when the first
-    /// is full. Two choices let a table fill to ~95 % before a bucket must
-    /// evict (one bucket alone starts evicting at about half full); a reader
-    /// still takes no lock, and a session sits in exactly one slot.
+    /// is full. Two choices let a table fill to ~90 % before sessions are
+    /// lost to full buckets (one bucket alone starts losing them at about
+    /// half full); a reader still takes no lock, and a session sits in one
+    /// slot (two, briefly, while it is moved).
     #[inline]
     fn candidates(&self, key: u64) -> impl Iterator<Item = &'a Slot> + use<'a> {
         self.bucket_at(key).iter().chain(self.second_bucket(key))
