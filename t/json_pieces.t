@@ -8,7 +8,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use StickyTest qw(backend_of count_backends);
+use StickyTest qw(count_backends);
 
 my $t = StickyTest->new;
 $t->write_config(<<'CONF');
@@ -54,14 +54,7 @@ $t->backend($t->port('PERL'), sub {
 $t->run;
 
 # The Perl backend must answer (round robin alternates).
-sub from_perl {
-    my ($uri) = @_;
-    for (1 .. 2) {
-        my $r = $t->get($uri);
-        return $r if backend_of($r) eq 'perl';
-    }
-    die "$uri never reached the perl backend";
-}
+sub from_perl { $t->get_from(perl => $_[0]) }
 
 sub sticks {
     my ($id, $what) = @_;

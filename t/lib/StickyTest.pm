@@ -249,6 +249,17 @@ sub get {
     return $self->http("GET $uri HTTP/1.0\r\nHost: $host\r\n$extra\r\n", %opt);
 }
 
+# GET $uri until the backend named $name answers (round robin alternates
+# between two servers): its response; dies if it never does.
+sub get_from {
+    my ($self, $name, $uri, %opt) = @_;
+    for (1 .. 2) {
+        my $r = $self->get($uri, %opt);
+        return $r if backend_of($r) eq $name;
+    }
+    die "$uri: backend $name never answered\n";
+}
+
 sub post {
     my ($self, $uri, $body, %opt) = @_;
     my $host = $opt{host} // 'localhost';
