@@ -30,6 +30,8 @@ pub struct ZoneReport {
     pub scan_limited: u64,
     /// Last-use updates written by lookups.
     pub refreshes: u64,
+    /// Sessions moved to their second bucket to make room for new ones.
+    pub moved: u64,
     /// The upstreams using the zone.
     pub upstreams: Vec<UpstreamReport>,
     /// Sync through Redis, when configured.
@@ -111,7 +113,7 @@ pub struct UpstreamReport {
 }
 
 impl ZoneReport {
-    fn counters(&self) -> [(&'static str, &'static str, u64, &'static str); 11] {
+    fn counters(&self) -> [(&'static str, &'static str, u64, &'static str); 12] {
         [
             (
                 "capacity",
@@ -178,6 +180,12 @@ impl ZoneReport {
                 "counter",
                 self.refreshes,
                 "Last-use updates written to the table by lookups.",
+            ),
+            (
+                "moved",
+                "counter",
+                self.moved,
+                "Sessions moved to their second bucket to make room (the zone is filling).",
             ),
         ]
     }
@@ -414,6 +422,7 @@ mod tests {
             unscanned: 5,
             scan_limited: 2,
             refreshes: 3,
+            moved: 6,
             upstreams: vec![UpstreamReport {
                 name: "app\"x".into(),
                 servers: vec![("10.0.0.1:80".into(), 2), ("10.0.0.2:80".into(), 1)],
@@ -500,7 +509,7 @@ mod tests {
         assert_eq!(
             render_json(&sample()),
             "{\"zones\":{\"shop\":{\"capacity\":65536,\"entries\":3,\"hits\":10,\"misses\":2,\
-             \"expired\":1,\"learned\":4,\"rebound\":1,\"evicted\":0,\"unscanned\":5,\"scan_limited\":2,\"refreshes\":3,\
+             \"expired\":1,\"learned\":4,\"rebound\":1,\"evicted\":0,\"unscanned\":5,\"scan_limited\":2,\"refreshes\":3,\"moved\":6,\
              \"upstreams\":{\"app\\\"x\":{\"servers\":{\"10.0.0.1:80\":2,\"10.0.0.2:80\":1}}}}}}\n"
         );
         assert_eq!(render_json(&[]), "{\"zones\":{}}\n");
@@ -515,6 +524,7 @@ mod tests {
             "# TYPE sticky_session_hits_total counter",
             "sticky_session_hits_total{zone=\"shop\"} 10",
             "sticky_session_unscanned_total{zone=\"shop\"} 5",
+            "sticky_session_moved_total{zone=\"shop\"} 6",
             "sticky_session_server_sessions{zone=\"shop\",upstream=\"app\\\"x\",server=\"10.0.0.1:80\"} 2",
         ] {
             assert!(p.lines().any(|l| l == line), "missing {line:?} in\n{p}");

@@ -72,6 +72,8 @@ sleep 1.1;    # last use is kept to the second: make the next ones newer
 learn_page('/', 5_500, 55_000);
 my ($entries) = StickyTest::body($t->get('/status')) =~ /"big":\{"capacity":\d+,"entries":(\d+)/;
 cmp_ok($entries // 0, '>=', 55_000, "1m zone holds $entries of 60,500 sessions live (>= 55,000)");
+my ($moved) = StickyTest::body($t->get('/status')) =~ /"big":\{[^}]*"moved":(\d+)/;
+cmp_ok($moved // 0, '>', 0, "filling it moved sessions to their second bucket ($moved), as the status page says");
 my @sample = map { 5_500 + $_ * 27 } 0 .. 1_999;
 my $hit = hits('/', @sample);
 cmp_ok($hit, '>=', 0.999 * @sample,

@@ -229,6 +229,7 @@ unsafe fn collect(
                             unscanned: load(&s.unscanned),
                             scan_limited: load(&s.scan_limited),
                             refreshes: load(&s.refreshes),
+                            moved: load(&s.moved),
                             upstreams: Vec::new(),
                             sync: zone.sync_report(),
                             routes: Vec::new(),
