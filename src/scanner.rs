@@ -40,6 +40,10 @@ pub type Flow = ControlFlow<()>;
 /// Longest token (attribute, quotes and URL) or tag the scanner considers.
 pub const MAX_TOKEN: usize = 2048;
 
+/// Matches closer together than this are searched for without SIMD (see
+/// [`Patterns::scan_region`]).
+const NEAR: usize = 32;
+
 /// Longest id remembered by [`Recent`].
 const RECENT_MAX: usize = 64;
 
@@ -115,7 +119,17 @@ impl Recent {
     #[inline]
     fn repeats(&self, rest: &[u8]) -> bool {
         let n = self.len as usize;
-        n > 0 && rest.len() > n && rest[..n] == self.bytes[..n] && !is_id_byte(rest[n])
+        n > 0
+            && rest.len() > n
+            && crate::swar::eq_short(&rest[..n], &self.bytes[..n])
+            && !is_id_byte(rest[n])
+    }
+
+    /// Whether `id` is the id reported last.
+    #[inline]
+    fn is_last(&self, id: &[u8]) -> bool {
+        let n = self.len as usize;
+        n > 0 && crate::swar::eq_short(id, &self.bytes[..n])
     }
 
     /// As if `id` had just been reported: for an id the table already maps
@@ -130,7 +144,7 @@ impl Recent {
     #[inline]
     fn remember(&mut self, id: &[u8]) {
         if id.len() <= RECENT_MAX {
-            self.bytes[..id.len()].copy_from_slice(id);
+            crate::swar::copy_short(&mut self.bytes, id);
             self.len = id.len() as u8;
         } else {
             self.len = 0;
@@ -158,15 +172,6 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// Whether `c` ends a token.
-    #[inline]
-    fn is_delimiter(self, c: u8) -> bool {
-        match self {
-            Mode::Html => crate::swar::is_delimiter::<false>(c),
-            Mode::Text => crate::swar::is_delimiter::<true>(c),
-        }
-    }
-
     /// The last byte of `s` that ends a token.
     #[inline]
     fn last_delimiter(self, s: &[u8]) -> Option<usize> {
@@ -193,18 +198,26 @@ pub struct Patterns {
     /// whose `NAME=ID` link parameters teach (keys teach as JSON members
     /// and form fields only).
     needles: Vec<(Finder<'static>, bool)>,
+    /// Each needle's first eight bytes (or fewer, masked), to tell a match
+    /// near the last one without a call to `memcmp`.
+    heads: Vec<(u64, u64)>,
     max_id_len: usize,
 }
 
 impl Patterns {
     /// Needles for each configured name.
     pub fn new(names: &Names, max_id_len: usize) -> Self {
-        let needles = names
+        let needles: Vec<_> = names
             .responses()
             .map(|n| (Finder::new(n).into_owned(), names.is_request_name(n)))
             .collect();
+        let heads = needles
+            .iter()
+            .map(|(f, _)| crate::swar::head(f.needle()))
+            .collect();
         Patterns {
             needles,
+            heads,
             max_id_len,
         }
     }
@@ -294,14 +307,14 @@ impl Patterns {
         }
         if recent.json != Json::None {
             // A member whose name ended the previous region.
-            let (id, state) = self.json_rest(mode, region, recent.json);
+            let (id, state) = self.json_rest(mode, region, recent.json, None);
             recent.json = state;
-            if let Some(id) = id {
+            if let Some(id) = id.filter(|id| !recent.is_last(id)) {
                 recent.remember(id);
                 found(id)?;
             }
         }
-        for (needle, url) in &self.needles {
+        for ((needle, url), &head) in self.needles.iter().zip(&self.heads) {
             let (name, url) = (needle.needle(), *url);
             let mut judged = Judged::new(mode, lead);
             let mut at = |m: usize, judged: &mut Judged| {
@@ -327,8 +340,16 @@ impl Patterns {
                             // tag judged last: nothing to learn.
                             return Flow::Continue(());
                         }
-                        let (id, state) = if key && judged.token_at(region, m).is_some() {
-                            self.json_rest(mode, rest, Json::Colon)
+                        let token = if key {
+                            judged.token_at(region, m)
+                        } else {
+                            None
+                        };
+                        let (id, state) = if let Some(token) = token {
+                            // The key's token is known to end in time (at
+                            // or after the closing quote, which is in it).
+                            let end = token.end.map(|e| e - (after + 1));
+                            self.json_rest(mode, rest, Json::Colon, end)
                         } else {
                             (None, Json::None)
                         };
@@ -338,45 +359,71 @@ impl Patterns {
                         }
                         match id {
                             Some(id) => Some(id),
-                            None if mode == Mode::Html => self.field_at(region, m, name, judged),
+                            // Only where a `name` attribute's value begins.
+                            None if mode == Mode::Html && after_name_equals(&region[..m]) => {
+                                self.field_at(region, m, name, judged)
+                            }
                             None => None,
                         }
                     }
-                    _ if mode == Mode::Html && m >= judged.tag_end => {
+                    _ if mode == Mode::Html
+                        && m >= judged.tag_end
+                        && after_name_equals(&region[..m]) =>
+                    {
                         self.field_at(region, m, name, judged)
                     }
                     _ => None,
                 };
                 match id {
-                    Some(id) => {
+                    // A JSON value or form field repeating the last id
+                    // (a link's repeat was skipped before judging).
+                    Some(id) if !recent.is_last(id) => {
                         recent.remember(id);
                         found(id)
                     }
-                    None => Flow::Continue(()),
+                    _ => Flow::Continue(()),
                 }
             };
             let short = region.len() < crate::swar::SHORT;
             let mut from = 0;
+            // Matches packed closer than NEAR (pages built to be slow):
+            // the next one is looked for in the next NEAR bytes first,
+            // eight at a time, as a restarted SIMD search costs more than
+            // the bytes it would skip.
+            let mut near = false;
             while from < region.len() {
                 let rest = &region[from..];
-                let m = if short {
+                let m = if short || near {
                     // A small body (an API answer, a redirect page): a
                     // plain loop beats setting up the SIMD search.
-                    let Some(i) = crate::swar::find1(name[0], rest) else {
-                        break;
+                    let window = if short {
+                        rest
+                    } else {
+                        &rest[..rest.len().min(NEAR)]
                     };
-                    if !rest[i..].starts_with(name) {
-                        from += i + 1;
-                        continue;
+                    match crate::swar::find1(name[0], window) {
+                        Some(i) if crate::swar::starts_with(&rest[i..], name, head) => from + i,
+                        Some(i) if short => {
+                            from += i + 1;
+                            continue;
+                        }
+                        None if short => break,
+                        // Not a match at once: back to the SIMD search,
+                        // so a page of lone first bytes costs no more.
+                        _ => {
+                            near = false;
+                            continue;
+                        }
                     }
-                    from + i
                 } else {
                     let Some(i) = needle.find(rest) else { break };
                     from + i
                 };
                 at(m, &mut judged)?;
                 // Past the match, and past a token or tag already judged.
-                from = (m + 1).max(judged.skip_to);
+                let next = (m + 1).max(judged.skip_to);
+                near = next - from < NEAR;
+                from = next;
             }
         }
         Flow::Continue(())
@@ -386,8 +433,16 @@ impl Patterns {
     /// the name's closing quote: `Colon`; after the colon: `Value`): the id,
     /// or, when `s` ends before the member does, what it still awaits.
     /// Anything else (a number, an object, an escaped or overlong string)
-    /// holds no id.
-    fn json_rest<'a>(&self, mode: Mode, s: &'a [u8], mut state: Json) -> (Option<&'a [u8]>, Json) {
+    /// holds no id. `token_end`, if known, is where the token holding
+    /// `s[0]` ends (within [`MAX_TOKEN`] of its start): a value in that
+    /// token needs no search for its end.
+    fn json_rest<'a>(
+        &self,
+        mode: Mode,
+        s: &'a [u8],
+        mut state: Json,
+        token_end: Option<usize>,
+    ) -> (Option<&'a [u8]>, Json) {
         let mut i = 0;
         // Where the token holding what follows starts (white space ends
         // tokens): the value's token, like every token, counts only when it
@@ -408,9 +463,13 @@ impl Patterns {
                     i += 1;
                 }
                 (Json::Value, b'"') => {
+                    // Searched once per token: members packed in one
+                    // token (`{"sid":"a","sid":"b",…}`) cost O(1) each.
+                    let known = token == 0 && token_end.is_some();
                     let rest = &s[token..];
                     let limit = rest.len().min(MAX_TOKEN + 1);
-                    if limit > MAX_TOKEN && !rest[..limit].iter().any(|&c| mode.is_delimiter(c)) {
+                    if !known && limit > MAX_TOKEN && mode.first_delimiter(&rest[..limit]).is_none()
+                    {
                         return (None, Json::None);
                     }
                     let v = &s[i + 1..];
@@ -438,8 +497,13 @@ impl Patterns {
         let token = judged.token_at(region, m)?;
         let same = match mode {
             Mode::Html => {
+                // Judged on the whole token, so that which of its matches
+                // comes first (a repeat of the last id is skipped unjudged,
+                // and where buffers end decides what was reported last)
+                // cannot change the verdict.
+                let end = token.end.unwrap_or(m);
                 let same = *token.same.get_or_insert_with(|| {
-                    attribute_url(&region[token.start..m]).is_some_and(|url| same_site(url, host))
+                    attribute_url(&region[token.start..end]).is_some_and(|url| same_site(url, host))
                 });
                 if !same {
                     // Its attribute decides for the whole token.
@@ -463,8 +527,15 @@ impl Patterns {
                 // Unquoted right after JSON structure (`…?a[]=1&sid=`): the
                 // URL began before the token, unseen — judged not same-site.
                 let cut_off = url_start == token.start && token.after_structure;
+                // Judged on the whole URL (to the next quote or the token's
+                // end), whichever of its matches comes first.
+                let end = token.end.unwrap_or(m);
                 *token.url_same.get_or_insert_with(|| {
-                    !cut_off && same_site(text_url(&region[url_start..m]), host)
+                    let url_end = region[m..end]
+                        .iter()
+                        .position(|&c| matches!(c, b'"' | b'\'' | b'(' | b'`'))
+                        .map_or(end, |i| m + i);
+                    !cut_off && same_site(text_url(&region[url_start..url_end]), host)
                 })
             }
         };
@@ -481,10 +552,9 @@ impl Patterns {
         name: &[u8],
         judged: &mut Judged,
     ) -> Option<&'a [u8]> {
-        // Cheap filter first: the name must be an attribute value.
-        if m == 0 || !matches!(region[m - 1], b'"' | b'\'' | b'=') {
-            return None;
-        }
+        // Callers check the bytes before first (inline, as most matches
+        // in a hostile tag fail it).
+        debug_assert!(after_name_equals(&region[..m]));
         let open = judged.last_angle_before(region, m)?;
         if region[open] != b'<' || m - open > MAX_TOKEN || judged.tag_open == Some(open) {
             return None;
@@ -584,8 +654,16 @@ impl Judged {
     /// The token holding the match at `m`, or `None` when it is longer than
     /// [`MAX_TOKEN`]. Matches come in increasing order.
     fn token_at(&mut self, region: &[u8], m: usize) -> Option<&mut Token> {
-        if let Some(i) = self.mode.last_delimiter(&region[self.delims_to..m]) {
-            self.token_start = self.delims_to + i + 1;
+        // A match before the end of the last token is in it: a token holds
+        // no delimiter, so there is none to look for.
+        let inside = self
+            .token
+            .as_ref()
+            .is_some_and(|t| t.end.is_some_and(|end| m < end));
+        if !inside {
+            if let Some(i) = self.mode.last_delimiter(&region[self.delims_to..m]) {
+                self.token_start = self.delims_to + i + 1;
+            }
         }
         self.delims_to = m;
         let start = self.token_start;
@@ -655,6 +733,24 @@ fn tail_cut(mode: Mode, chunk: &[u8]) -> (usize, Carry) {
 #[inline]
 fn is_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
+}
+
+/// Whether `s` ends as an attribute named `name` does before its value:
+/// `name=`, `name = "`, `NAME='`. Only there can a form field's name begin,
+/// so other matches in a tag are passed over without reading the tag.
+#[inline]
+fn after_name_equals(s: &[u8]) -> bool {
+    let mut i = s.len();
+    if i > 0 && matches!(s[i - 1], b'"' | b'\'') {
+        i -= 1;
+    }
+    let spaces = |i: usize| i - s[..i].iter().rev().take_while(|&&c| is_space(c)).count();
+    i = spaces(i);
+    if i == 0 || s[i - 1] != b'=' {
+        return false;
+    }
+    i = spaces(i - 1);
+    i >= 4 && s[i - 4..i].eq_ignore_ascii_case(b"name")
 }
 
 /// `input type=hidden …` → (`input`, `type=hidden …`).
@@ -1065,6 +1161,17 @@ mod tests {
             (r#"<script>var u = "/n?sid=js";</script>"#, &[]),
             ("", &[]),
             ("<<<>>>", &[]),
+            // A token is judged whole: a repeat of the last id, skipped
+            // unjudged, must not change the verdict on its later matches
+            // (how buffers fall decides what was reported last).
+            (
+                r#"<a href=/a?sid=X0><a href=/b?sid=X0&x"?sid=Y1>"#,
+                &["X0", "Y1"],
+            ),
+            (
+                "<a href=//shop.example:1&sid=X0><a href=//shop.example:1&sid=X0&@x/?sid=Y1>",
+                &["X0"],
+            ),
         ];
         for (body, want) in cases {
             let got = scan_all_ways(&p, body.as_bytes());
@@ -1372,6 +1479,11 @@ mod tests {
             // The price: a bare URL with brackets before the id.
             ("data: /poll?a[]=1&sid=lost\n\n", &[]),
             ("data: /poll?sid=kept&a[]=1\n\n", &["kept"]),
+            // A URL is judged whole, whichever of its matches comes first.
+            (
+                r#""//shop.example:1&sid=X0" "//shop.example:1&sid=X0&@x/?sid=Y1""#,
+                &["X0"],
+            ),
         ];
         for (body, want) in cases {
             let got = scan_all_ways_mode(&p, Mode::Text, body.as_bytes());
@@ -1397,6 +1509,18 @@ mod tests {
             Flow::Continue(())
         });
         assert_eq!(got, vec![b"x1".to_vec(), b"x12".to_vec(), b"x1".to_vec()]);
+
+        // JSON members and form fields alike: a page repeating one id in
+        // every member reports it once, however it alternates with others.
+        got.clear();
+        let body = br#"{"sid":"j1","sid":"j1", "sid" : "j1","sid":"j2","sid":"j1"}
+            <input name="sid" value="j1"><input name="sid" value="j1">"#;
+        let _ = p.scan_whole(Mode::Html, body, HOST, &mut recent, &mut |id| {
+            got.push(id.to_vec());
+            Flow::Continue(())
+        });
+        let want: Vec<&[u8]> = vec![b"j1", b"j2", b"j1"];
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -56,6 +56,88 @@ pub fn find2(a: u8, b: u8, s: &[u8]) -> Option<usize> {
         .map(|i| at + i)
 }
 
+/// The first eight bytes of `name` (fewer are zero-padded) and the mask
+/// of those it has, for [`starts_with`].
+pub fn head(name: &[u8]) -> (u64, u64) {
+    let n = name.len().min(8);
+    let mut w = [0u8; 8];
+    w[..n].copy_from_slice(&name[..n]);
+    let mask = if n == 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * n)) - 1
+    };
+    (u64::from_le_bytes(w), mask)
+}
+
+/// Whether `s` starts with `name`, whose [`head`] is `head`: one word
+/// compare for names of at most eight bytes, where `starts_with` would
+/// call `memcmp`.
+#[inline]
+pub fn starts_with(s: &[u8], name: &[u8], (head, mask): (u64, u64)) -> bool {
+    if s.len() < 8 || s.len() < name.len() {
+        return s.starts_with(name);
+    }
+    word(&s[..8]) & mask == head && (name.len() <= 8 || s[8..].starts_with(&name[8..]))
+}
+
+/// Copies `src` into the start of `dst` (at least as long) with word
+/// moves: ids are short, and a call to `memcpy` costs more than one.
+#[inline]
+pub fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    let dst = &mut dst[..n];
+    // Pieces from both ends that together cover all n bytes (overlapping).
+    macro_rules! ends {
+        ($w:literal) => {{
+            dst[..$w].copy_from_slice(&src[..$w]);
+            dst[n - $w..].copy_from_slice(&src[n - $w..]);
+        }};
+    }
+    match n {
+        0 => {}
+        1 => dst[0] = src[0],
+        2..=3 => ends!(2),
+        4..=7 => ends!(4),
+        _ => {
+            let mut i = 0;
+            while i + 8 < n {
+                dst[i..i + 8].copy_from_slice(&src[i..i + 8]);
+                i += 8;
+            }
+            ends!(8);
+        }
+    }
+}
+
+/// Whether `a` and `b` (of equal length) hold the same bytes, compared a
+/// word at a time as [`copy_short`] copies.
+#[inline]
+pub fn eq_short(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if b.len() != n {
+        return false;
+    }
+    let w = |s: &[u8], i: usize| word(&s[i..i + 8]);
+    let h = |s: &[u8], i: usize| u32::from_le_bytes([s[i], s[i + 1], s[i + 2], s[i + 3]]);
+    match n {
+        0 => true,
+        1 => a[0] == b[0],
+        2..=3 => a[0] == b[0] && a[1] == b[1] && a[n - 1] == b[n - 1],
+        4..=7 => h(a, 0) == h(b, 0) && h(a, n - 4) == h(b, n - 4),
+        _ => {
+            let mut i = 0;
+            while i + 8 < n {
+                if w(a, i) != w(b, i) {
+                    return false;
+                }
+                i += 8;
+            }
+            w(a, n - 8) == w(b, n - 8)
+        }
+    }
+}
+
 /// Position of the last `a` or `b` in `s`.
 #[inline]
 pub fn rfind2(a: u8, b: u8, s: &[u8]) -> Option<usize> {
@@ -77,21 +159,27 @@ pub fn rfind2(a: u8, b: u8, s: &[u8]) -> Option<usize> {
 /// JSON's brackets and braces (`{`, `}`, `[`, `]`; never id bytes).
 #[inline]
 pub fn is_delimiter<const JSON: bool>(c: u8) -> bool {
-    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'<' | b'>') || (JSON && is_structure(c))
+    // One bit per byte below 64 (all of the white space, `<` and `>`): a
+    // shift and a test, where a `match` compiles to a jump table.
+    const BELOW_64: u64 =
+        1 << b' ' | 1 << b'\t' | 1 << b'\n' | 1 << b'\r' | 1 << 0x0c | 1 << b'<' | 1 << b'>';
+    (c < 64 && BELOW_64 >> c & 1 != 0) || (JSON && is_structure(c))
 }
 
 /// Whether `c` is JSON structure that ends a token in text.
 #[inline]
 pub fn is_structure(c: u8) -> bool {
-    matches!(c, b'{' | b'}' | b'[' | b']')
+    // OR 0x20 makes `[` a `{` and `]` a `}`, and no other byte either.
+    matches!(c | 0x20, b'{' | b'}')
 }
 
-/// Whether the word `v` may hold a token delimiter: a byte below 0x21 (the
-/// white space, among other controls), or `<` / `>` (0x3c and 0x3e are the
-/// only bytes that OR 2 makes 0x3e); with `JSON` also `{` / `[` and `}` /
-/// `]` (OR 0x20 makes each pair one byte). Candidates are checked one by one.
+/// The high bit of each byte of `v` that may be a token delimiter: every
+/// byte below 0x21 (the white space, among other controls), `<` and `>`
+/// (0x3c and 0x3e are the only bytes that OR 2 makes 0x3e); with `JSON`
+/// also `{` / `[` and `}` / `]` (OR 0x20 makes each pair one byte). Exact
+/// per byte (no carry crosses bytes); the controls are checked one by one.
 #[inline]
-fn may_hold_delimiter<const JSON: bool>(v: u64) -> bool {
+fn delimiter_candidates<const JSON: bool>(v: u64) -> u64 {
     let low = (v & LO7).wrapping_add(splat(0x7f - 0x20)) | v;
     let angle = zero_bytes((v | splat(0x02)) ^ splat(0x3e));
     let mut m = (!low & HI) | angle;
@@ -99,7 +187,33 @@ fn may_hold_delimiter<const JSON: bool>(v: u64) -> bool {
         let folded = v | splat(0x20);
         m |= zero_bytes(folded ^ splat(b'{')) | zero_bytes(folded ^ splat(b'}'));
     }
-    m != 0
+    m
+}
+
+/// The last delimiter among the candidates `m` of the word `v`.
+#[inline]
+fn last_in<const JSON: bool>(v: u64, mut m: u64) -> Option<usize> {
+    while m != 0 {
+        let i = (63 - m.leading_zeros() as usize) / 8;
+        if is_delimiter::<JSON>((v >> (8 * i)) as u8) {
+            return Some(i);
+        }
+        m &= !(0x80 << (8 * i));
+    }
+    None
+}
+
+/// The first delimiter among the candidates `m` of the word `v`.
+#[inline]
+fn first_in<const JSON: bool>(v: u64, mut m: u64) -> Option<usize> {
+    while m != 0 {
+        let i = m.trailing_zeros() as usize / 8;
+        if is_delimiter::<JSON>((v >> (8 * i)) as u8) {
+            return Some(i);
+        }
+        m &= m - 1;
+    }
+    None
 }
 
 /// Position of the last token delimiter in `s` (see [`is_delimiter`]), eight
@@ -111,10 +225,9 @@ pub fn last_delimiter<const JSON: bool>(s: &[u8]) -> Option<usize> {
     let mut end = s.len();
     for c in &mut chunks {
         end -= 8;
-        if may_hold_delimiter::<JSON>(word(c)) {
-            if let Some(i) = c.iter().rposition(|&b| is_delimiter::<JSON>(b)) {
-                return Some(end + i);
-            }
+        let v = word(c);
+        if let Some(i) = last_in::<JSON>(v, delimiter_candidates::<JSON>(v)) {
+            return Some(end + i);
         }
     }
     chunks
@@ -130,10 +243,9 @@ pub fn first_delimiter<const JSON: bool>(s: &[u8]) -> Option<usize> {
     let mut chunks = s.chunks_exact(8);
     let mut at = 0;
     for c in &mut chunks {
-        if may_hold_delimiter::<JSON>(word(c)) {
-            if let Some(i) = c.iter().position(|&b| is_delimiter::<JSON>(b)) {
-                return Some(at + i);
-            }
+        let v = word(c);
+        if let Some(i) = first_in::<JSON>(v, delimiter_candidates::<JSON>(v)) {
+            return Some(at + i);
         }
         at += 8;
     }
@@ -214,6 +326,48 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn starts_with_agrees_with_the_slice_method() {
+        let names: [&[u8]; 5] = [b"s", b"sid", b"PHPSESSI", b"PHPSESSID", b"jsessionid"];
+        for name in names {
+            let head = head(name);
+            for len in 0..24 {
+                for at in 0..=name.len() {
+                    // The name, cut or changed at `at`, in a body of `len` bytes.
+                    let mut s: Vec<u8> =
+                        name.iter().copied().chain(*b"=abcdefghijklmnop").collect();
+                    s.truncate(len);
+                    if at < s.len() {
+                        s[at] ^= 0x20;
+                    }
+                    assert_eq!(
+                        starts_with(&s, name, head),
+                        s.starts_with(name),
+                        "{name:?} {s:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn short_copies_and_compares_agree_with_the_slice_methods() {
+        let src: Vec<u8> = (1..=64).collect();
+        for n in 0..=64 {
+            let mut dst = [0u8; 64];
+            copy_short(&mut dst, &src[..n]);
+            assert_eq!(&dst[..n], &src[..n]);
+            assert!(dst[n..].iter().all(|&c| c == 0), "{n}");
+            assert!(eq_short(&dst[..n], &src[..n]));
+            for i in 0..n {
+                let mut other = dst;
+                other[i] ^= 0x40;
+                assert!(!eq_short(&other[..n], &src[..n]), "{n} {i}");
+            }
+            assert!(n == 0 || !eq_short(&dst[..n - 1], &src[..n]));
         }
     }
 

@@ -58,18 +58,19 @@ fn scheme_len(url: &[u8]) -> Option<usize> {
 /// Attributes whose value is a URL a browser will request.
 const URL_ATTRS: [&[u8]; 5] = [b"href", b"src", b"action", b"formaction", b"url"];
 
-/// Given the text of one markup token up to a candidate id parameter (for
-/// example `href="/cart?a=1&`), returns the URL part (`/cart?a=1&`) when the
-/// token is a URL-carrying attribute: `href`, `src`, `action`, `formaction`,
-/// a meta refresh `content="N;url=…"`, or a bare `url=` (refresh content
-/// split by a space). Quotes of either kind or none are accepted.
+/// Given the text of one markup token (for example `href="/cart?a=1&sid=X"`),
+/// returns its value (`/cart?a=1&sid=X"`) when the token is a URL-carrying
+/// attribute: `href`, `src`, `action`, `formaction`, a meta refresh
+/// `content="N;url=…"`, or a bare `url=` (refresh content split by a
+/// space). The name ends at the first `=`; a quote of either kind may open
+/// the value, and one inside an unquoted value is part of it, as browsers
+/// read it.
 pub fn attribute_url(token: &[u8]) -> Option<&[u8]> {
-    let (attr, value) = match token.iter().position(|&c| c == b'"' || c == b'\'') {
-        Some(q) => (token[..q].strip_suffix(b"=")?, &token[q + 1..]),
-        None => {
-            let eq = token.iter().position(|&c| c == b'=')?;
-            (&token[..eq], &token[eq + 1..])
-        }
+    let eq = token.iter().position(|&c| c == b'=')?;
+    let (attr, value) = (&token[..eq], &token[eq + 1..]);
+    let value = match value.first() {
+        Some(b'"' | b'\'') => &value[1..],
+        _ => value,
     };
     if URL_ATTRS.iter().any(|a| attr.eq_ignore_ascii_case(a)) {
         Some(value)
@@ -170,6 +171,10 @@ mod tests {
             ("\"/x?", None),
             ("/x?", None),
             ("onclick=\"go('/x?", None),
+            // Unquoted values keep what a browser keeps.
+            ("href=/a\"b?", Some("/a\"b?")),
+            ("src==a&", Some("=a&")),
+            ("x\"href=\"/x?", None),
         ];
         for (token, want) in cases {
             assert_eq!(
