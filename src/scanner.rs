@@ -661,8 +661,18 @@ impl Judged {
             .as_ref()
             .is_some_and(|t| t.end.is_some_and(|end| m < end));
         if !inside {
-            if let Some(i) = self.mode.last_delimiter(&region[self.delims_to..m]) {
-                self.token_start = self.delims_to + i + 1;
+            // The last token's end, if searched past, is a delimiter: only
+            // what lies after it is left to search (a short gap between
+            // packed tokens, read without setting up a word search).
+            let mut from = self.delims_to;
+            if let Some(end) = self.token.as_ref().and_then(|t| t.end) {
+                if end >= from && end < m {
+                    self.token_start = end + 1;
+                    from = end + 1;
+                }
+            }
+            if let Some(i) = self.mode.last_delimiter(&region[from..m]) {
+                self.token_start = from + i + 1;
             }
         }
         self.delims_to = m;

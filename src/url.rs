@@ -45,14 +45,15 @@ pub fn same_site(url: &[u8], host: &[u8]) -> bool {
 }
 
 /// Length of a URL scheme at the start of `url` (RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":").
+/// Reads no further than the scheme could go: a whole token's value is
+/// judged, and a relative URL ends its would-be scheme at its first `/`.
 fn scheme_len(url: &[u8]) -> Option<usize> {
-    let colon = url.iter().position(|&c| c == b':')?;
-    let scheme = &url[..colon];
-    let ok = scheme.first().is_some_and(u8::is_ascii_alphabetic)
-        && scheme
-            .iter()
-            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
-    ok.then_some(colon)
+    let n = url
+        .iter()
+        .position(|&c| !(c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.')))
+        .unwrap_or(url.len());
+    let ok = url.first().is_some_and(u8::is_ascii_alphabetic) && url.get(n) == Some(&b':');
+    ok.then_some(n)
 }
 
 /// Attributes whose value is a URL a browser will request.
