@@ -436,6 +436,7 @@ impl Patterns {
     /// holds no id. `token_end`, if known, is where the token holding
     /// `s[0]` ends (within [`MAX_TOKEN`] of its start): a value in that
     /// token needs no search for its end.
+    #[inline(always)]
     fn json_rest<'a>(
         &self,
         mode: Mode,
@@ -484,6 +485,7 @@ impl Patterns {
     }
 
     /// A link parameter `NAME=ID` at `m`, in a same-site URL of its token.
+    #[inline(always)]
     fn link_at<'a>(
         &self,
         mode: Mode,
@@ -653,6 +655,7 @@ impl Judged {
 
     /// The token holding the match at `m`, or `None` when it is longer than
     /// [`MAX_TOKEN`]. Matches come in increasing order.
+    #[inline(always)]
     fn token_at(&mut self, region: &[u8], m: usize) -> Option<&mut Token> {
         // A match before the end of the last token is in it: a token holds
         // no delimiter, so there is none to look for.
