@@ -82,16 +82,12 @@ pub fn attribute_url(token: &[u8]) -> Option<&[u8]> {
     }
 }
 
-/// The start of a URL in plain text, JSON or an event stream, given the
-/// bytes of its token up to a parameter: after the last quote or bracket, and
-/// without an event stream's `data:` field name.
-pub fn text_url(prefix: &[u8]) -> &[u8] {
-    let start = prefix
-        .iter()
-        .rposition(|&c| matches!(c, b'"' | b'\'' | b'(' | b'`'))
-        .map_or(0, |i| i + 1);
-    let url = &prefix[start..];
-    url.strip_prefix(b"data:").unwrap_or(url)
+/// The URL in plain text, JSON or an event stream, given its bytes from
+/// just after the last quote or bracket (`"`, `'`, `(`, a backtick) before
+/// a parameter, which the scanner has found: without an event stream's
+/// `data:` field name.
+pub fn text_url(unquoted: &[u8]) -> &[u8] {
+    unquoted.strip_prefix(b"data:").unwrap_or(unquoted)
 }
 
 /// The URL in a refresh value `N;url=…` / `N; URL = …`.
