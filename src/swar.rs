@@ -81,8 +81,8 @@ pub fn starts_with(s: &[u8], name: &[u8], (head, mask): (u64, u64)) -> bool {
     word(&s[..8]) & mask == head && (name.len() <= 8 || s[8..].starts_with(&name[8..]))
 }
 
-/// Copies `src` into the start of `dst` (at least as long) with word
-/// moves: ids are short, and a call to `memcpy` costs more than one.
+/// Copies `src` into the start of `dst` (at least as long): with word
+/// moves up to 16 bytes, where a call to `memcpy` costs more than the copy.
 #[inline]
 pub fn copy_short(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
@@ -99,19 +99,13 @@ pub fn copy_short(dst: &mut [u8], src: &[u8]) {
         1 => dst[0] = src[0],
         2..=3 => ends!(2),
         4..=7 => ends!(4),
-        _ => {
-            let mut i = 0;
-            while i + 8 < n {
-                dst[i..i + 8].copy_from_slice(&src[i..i + 8]);
-                i += 8;
-            }
-            ends!(8);
-        }
+        8..=16 => ends!(8),
+        _ => dst.copy_from_slice(src),
     }
 }
 
-/// Whether `a` and `b` (of equal length) hold the same bytes, compared a
-/// word at a time as [`copy_short`] copies.
+/// Whether `a` and `b` hold the same bytes; ids of at most 16 bytes are
+/// compared a word at a time as [`copy_short`] copies them.
 #[inline]
 pub fn eq_short(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
@@ -125,16 +119,10 @@ pub fn eq_short(a: &[u8], b: &[u8]) -> bool {
         1 => a[0] == b[0],
         2..=3 => a[0] == b[0] && a[1] == b[1] && a[n - 1] == b[n - 1],
         4..=7 => h(a, 0) == h(b, 0) && h(a, n - 4) == h(b, n - 4),
-        _ => {
-            let mut i = 0;
-            while i + 8 < n {
-                if w(a, i) != w(b, i) {
-                    return false;
-                }
-                i += 8;
-            }
-            w(a, n - 8) == w(b, n - 8)
-        }
+        8..=16 => w(a, 0) == w(b, 0) && w(a, n - 8) == w(b, n - 8),
+        // Longer ids (PHP's and Java's are 26 to 40 bytes): memcmp's
+        // vector compare wins.
+        _ => a == b,
     }
 }
 
