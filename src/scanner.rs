@@ -386,10 +386,11 @@ impl Patterns {
             };
             let short = region.len() < crate::swar::SHORT;
             let mut from = 0;
-            // Matches packed closer than NEAR (pages built to be slow):
-            // the next one is looked for in the next NEAR bytes first,
-            // eight at a time, as a restarted SIMD search costs more than
-            // the bytes it would skip.
+            // After a match found within NEAR bytes of where the search
+            // began (matches packed close: pages built to be slow), the
+            // next one is looked for in the next NEAR bytes first, eight
+            // at a time, as a restarted SIMD search costs more than the
+            // bytes it would skip; a miss there goes back to it.
             let mut near = false;
             while from < region.len() {
                 let rest = &region[from..];
@@ -417,13 +418,12 @@ impl Patterns {
                     }
                 } else {
                     let Some(i) = needle.find(rest) else { break };
+                    near = i < NEAR;
                     from + i
                 };
                 at(m, &mut judged)?;
                 // Past the match, and past a token or tag already judged.
-                let next = (m + 1).max(judged.skip_to);
-                near = next - from < NEAR;
-                from = next;
+                from = (m + 1).max(judged.skip_to);
             }
         }
         Flow::Continue(())
