@@ -87,10 +87,6 @@ pub fn starts_with(s: &[u8], name: &[u8], (head, mask): (u64, u64)) -> bool {
 pub fn copy_short(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
     let dst = &mut dst[..n];
-    if n > 16 {
-        dst.copy_from_slice(src);
-        return;
-    }
     // Pieces from both ends that together cover all n bytes (overlapping).
     macro_rules! ends {
         ($w:literal) => {{
@@ -103,7 +99,8 @@ pub fn copy_short(dst: &mut [u8], src: &[u8]) {
         1 => dst[0] = src[0],
         2..=3 => ends!(2),
         4..=7 => ends!(4),
-        _ => ends!(8),
+        8..=16 => ends!(8),
+        _ => dst.copy_from_slice(src),
     }
 }
 
@@ -115,11 +112,6 @@ pub fn eq_short(a: &[u8], b: &[u8]) -> bool {
     if b.len() != n {
         return false;
     }
-    if n > 16 {
-        // Longer ids (PHP's and Java's are 26 to 40 bytes): memcmp's
-        // vector compare wins.
-        return a == b;
-    }
     let w = |s: &[u8], i: usize| word(&s[i..i + 8]);
     let h = |s: &[u8], i: usize| u32::from_le_bytes([s[i], s[i + 1], s[i + 2], s[i + 3]]);
     match n {
@@ -127,7 +119,10 @@ pub fn eq_short(a: &[u8], b: &[u8]) -> bool {
         1 => a[0] == b[0],
         2..=3 => a[0] == b[0] && a[1] == b[1] && a[n - 1] == b[n - 1],
         4..=7 => h(a, 0) == h(b, 0) && h(a, n - 4) == h(b, n - 4),
-        _ => w(a, 0) == w(b, 0) && w(a, n - 8) == w(b, n - 8),
+        8..=16 => w(a, 0) == w(b, 0) && w(a, n - 8) == w(b, n - 8),
+        // Longer ids (PHP's and Java's are 26 to 40 bytes): memcmp's
+        // vector compare wins.
+        _ => a == b,
     }
 }
 
