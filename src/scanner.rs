@@ -307,7 +307,7 @@ impl Patterns {
         }
         if recent.json != Json::None {
             // A member whose name ended the previous region.
-            let (id, state) = self.json_rest(mode, region, recent.json, None);
+            let (id, state) = self.json_rest(mode, region, recent.json, false);
             recent.json = state;
             if let Some(id) = id.filter(|id| !recent.is_last(id)) {
                 recent.remember(id);
@@ -340,16 +340,10 @@ impl Patterns {
                             // tag judged last: nothing to learn.
                             return Flow::Continue(());
                         }
-                        let token = if key {
-                            judged.token_at(region, m)
-                        } else {
-                            None
-                        };
-                        let (id, state) = if let Some(token) = token {
-                            // The key's token is known to end in time (at
-                            // or after the closing quote, which is in it).
-                            let end = token.end.map(|e| e - (after + 1));
-                            self.json_rest(mode, rest, Json::Colon, end)
+                        let (id, state) = if key && judged.token_at(region, m).is_some() {
+                            // The key's token, which holds its closing quote
+                            // (`rest[0]` follows it), is known to end in time.
+                            self.json_rest(mode, rest, Json::Colon, true)
                         } else {
                             (None, Json::None)
                         };
@@ -433,16 +427,16 @@ impl Patterns {
     /// the name's closing quote: `Colon`; after the colon: `Value`): the id,
     /// or, when `s` ends before the member does, what it still awaits.
     /// Anything else (a number, an object, an escaped or overlong string)
-    /// holds no id. `token_end`, if known, is where the token holding
-    /// `s[0]` ends (within [`MAX_TOKEN`] of its start): a value in that
-    /// token needs no search for its end.
+    /// holds no id. `in_short_token`: the token holding `s[0]` is known to
+    /// end within [`MAX_TOKEN`] of its start, so a value in it needs no
+    /// search for its end.
     #[inline(always)]
     fn json_rest<'a>(
         &self,
         mode: Mode,
         s: &'a [u8],
         mut state: Json,
-        token_end: Option<usize>,
+        in_short_token: bool,
     ) -> (Option<&'a [u8]>, Json) {
         let mut i = 0;
         // Where the token holding what follows starts (white space ends
@@ -466,7 +460,7 @@ impl Patterns {
                 (Json::Value, b'"') => {
                     // Searched once per token: members packed in one
                     // token (`{"sid":"a","sid":"b",…}`) cost O(1) each.
-                    let known = token == 0 && token_end.is_some();
+                    let known = token == 0 && in_short_token;
                     let rest = &s[token..];
                     let limit = rest.len().min(MAX_TOKEN + 1);
                     if !known && limit > MAX_TOKEN && mode.first_delimiter(&rest[..limit]).is_none()
