@@ -389,8 +389,9 @@ impl Patterns {
             while from < region.len() {
                 let rest = &region[from..];
                 let m = if short || near {
-                    // A small body (an API answer, a redirect page): a
-                    // plain loop beats setting up the SIMD search.
+                    // A small body (an API answer, a redirect page), or a
+                    // match expected near: a plain loop beats setting up
+                    // the SIMD search.
                     let window = if short {
                         rest
                     } else {
