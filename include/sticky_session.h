@@ -173,7 +173,9 @@ int sticky_scanner_new(const struct sticky_config_t *config,
 
 /**
  * Feeds the next chunk of the body; `found` is called for each id completed
- * by it, before this returns. Chunks may be split anywhere.
+ * by it, before this returns, except an id equal to the one reported just
+ * before (a page repeats its session id in every link). Chunks may be
+ * split anywhere.
  *
  * # Safety
  * `scanner` must be a live handle; `chunk` must point at `len` bytes.
