@@ -21,8 +21,10 @@
 //!
 //! Every byte costs O(1) however the page is made: a token or tag is bounded
 //! and judged once however many matches it holds (see [`Judged`]): whether
-//! its URL is same-site is decided at its first match (in text mode, once per
-//! quoted URL), and a form field's tag is read once.
+//! its URL is same-site is decided once, on the whole token (in text mode,
+//! once per URL, on the whole URL), so which of its matches comes first
+//! cannot change the verdict; a form field's tag is read once, at the match
+//! that follows `name=`.
 
 use core::ops::ControlFlow;
 
@@ -1361,8 +1363,8 @@ mod tests {
                 r#"<input name="sid" value="toolongtoolongtoolongtoolongtoolong">"#,
                 &[],
             ),
-            // A tag is read once, at its first match; later matches in it
-            // that are not JSON keys or link parameters are passed over.
+            // A tag is read once, at the match after `name=`; other matches
+            // in it that are not JSON keys or link parameters are passed over.
             (r#"<input "sid"sid"sid" name="sid" value="f2">"#, &["f2"]),
             (
                 r#"<input name="sid" value="f3" data-x='{"sid":"j3"}' "sid"sid>"#,
