@@ -19,7 +19,11 @@
 //! array). Tokens and tags longer than that are ignored wherever they fall, so
 //! every way of splitting a body reports the same ids.
 //!
-//! Every byte costs O(1) however the page is made: a token or tag is bounded
+//! Every byte costs O(1) however the page is made. Where names are packed
+//! (pages built to be slow), a 64-byte block's candidates are found at once
+//! and only those whose byte before could begin a parameter, a quoted name
+//! or an attribute value are judged; token bounds there are bit scans over
+//! the block's delimiters. A token or tag is bounded
 //! and judged once however many matches it holds (see [`Judged`]): whether
 //! its URL is same-site is decided once, on the whole token (in text mode,
 //! once per URL, on the whole URL), so which of its matches comes first
@@ -42,8 +46,8 @@ pub type Flow = ControlFlow<()>;
 /// Longest token (attribute, quotes and URL) or tag the scanner considers.
 pub const MAX_TOKEN: usize = 2048;
 
-/// Matches closer together than this are searched for without SIMD (see
-/// [`Patterns::scan_region`]).
+/// Matches closer together than this are found a block at a time rather
+/// than by restarting the SIMD search (see [`Patterns::scan_region`]).
 const NEAR: usize = 32;
 
 /// Longest id remembered by [`Recent`].
@@ -183,6 +187,15 @@ impl Mode {
         }
     }
 
+    /// The bytes of a block of at most 64 that end tokens, one bit each.
+    #[inline]
+    fn delimiter_bits(self, s: &[u8]) -> u64 {
+        match self {
+            Mode::Html => crate::swar::delimiter_bits::<false>(s),
+            Mode::Text => crate::swar::delimiter_bits::<true>(s),
+        }
+    }
+
     /// The first byte of `s` that ends a token.
     #[inline]
     fn first_delimiter(self, s: &[u8]) -> Option<usize> {
@@ -309,7 +322,8 @@ impl Patterns {
         }
         if recent.json != Json::None {
             // A member whose name ended the previous region.
-            let (id, state) = self.json_rest(mode, region, recent.json, false);
+            let (id, state) =
+                self.json_rest(region, 0, recent.json, false, &mut Judged::new(mode, lead));
             recent.json = state;
             if let Some(id) = id.filter(|id| !recent.is_last(id)) {
                 recent.remember(id);
@@ -334,9 +348,11 @@ impl Patterns {
                         // it), or a form field's name. A key is followed by
                         // a colon (white space may come first, up to the
                         // region's end): anything else is not one.
-                        let rest = &region[after + 1..];
-                        let ws = rest.iter().take_while(|&&c| is_space(c)).count();
-                        let key = rest.get(ws).is_none_or(|&c| c == b':');
+                        let ws = region[after + 1..]
+                            .iter()
+                            .take_while(|&&c| is_space(c))
+                            .count();
+                        let key = region.get(after + 1 + ws).is_none_or(|&c| c == b':');
                         if !key && m < judged.tag_end {
                             // Neither a key nor the first field match of the
                             // tag judged last: nothing to learn.
@@ -344,8 +360,8 @@ impl Patterns {
                         }
                         let (id, state) = if key && judged.token_at(region, m).is_some() {
                             // The key's token, which holds its closing quote
-                            // (`rest[0]` follows it), is known to end in time.
-                            self.json_rest(mode, rest, Json::Colon, true)
+                            // (`region[after]`), is known to end in time.
+                            self.json_rest(region, after + 1, Json::Colon, true, judged)
                         } else {
                             (None, Json::None)
                         };
@@ -382,65 +398,84 @@ impl Patterns {
             };
             let short = region.len() < crate::swar::SHORT;
             let mut from = 0;
-            // After a match found within NEAR bytes of where the search
-            // began (matches packed close: pages built to be slow), the
-            // next one is looked for in the next NEAR bytes first, eight
-            // at a time, as a restarted SIMD search costs more than the
-            // bytes it would skip; a miss there goes back to it.
-            let mut near = false;
-            while from < region.len() {
-                let rest = &region[from..];
-                let m = if short || near {
-                    // A small body (an API answer, a redirect page), or a
-                    // match expected near: a plain loop beats setting up
-                    // the SIMD search.
-                    let window = if short {
-                        rest
-                    } else {
-                        &rest[..rest.len().min(NEAR)]
+            // After a match found within NEAR bytes of the one before
+            // (matches packed close: pages built to be slow), the next ones are found 64 bytes at a time: every candidate of a
+            // block at once, of which only those whose byte before can
+            // begin something judged are looked at. A block without the
+            // name more than once goes back to the SIMD search.
+            let mut packed = false;
+            // The candidates of the block at `block` not yet looked at.
+            let (mut bits, mut block) = (0u64, 0);
+            // The last match looked at (none yet: far before the region).
+            let mut last = usize::MAX / 2;
+            while from < region.len() || bits != 0 {
+                let m = if bits != 0 {
+                    let m = block + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    // Past a token or tag already judged.
+                    if m < judged.skip_to || !crate::swar::starts_with(&region[m..], name, head) {
+                        continue;
+                    }
+                    m
+                } else if packed {
+                    let (any, judged_here) = match mode {
+                        Mode::Html => crate::swar::name_starts::<true>(region, from, name),
+                        Mode::Text => crate::swar::name_starts::<false>(region, from, name),
                     };
-                    match crate::swar::find1(name[0], window) {
+                    // Two names in 64 bytes are still packed; fewer go
+                    // back to the SIMD search.
+                    (packed, bits, block) = (any.count_ones() > 1, judged_here, from);
+                    from += 64;
+                    continue;
+                } else if short {
+                    // A small body (an API answer, a redirect page): a
+                    // plain loop beats setting up the SIMD search.
+                    let rest = &region[from..];
+                    match crate::swar::find1(name[0], rest) {
                         Some(i) if crate::swar::starts_with(&rest[i..], name, head) => from + i,
-                        Some(i) if short => {
+                        Some(i) => {
                             from += i + 1;
                             continue;
                         }
-                        None if short => break,
-                        // Not a match at once: back to the SIMD search,
-                        // so a page of lone first bytes costs no more.
-                        _ => {
-                            near = false;
-                            continue;
-                        }
+                        None => break,
                     }
                 } else {
-                    let Some(i) = needle.find(rest) else { break };
-                    near = i < NEAR;
+                    let Some(i) = needle.find(&region[from..]) else {
+                        break;
+                    };
+                    // Packed: within NEAR bytes of the match before.
+                    packed = (from + i).wrapping_sub(last) < NEAR;
                     from + i
                 };
+                last = m;
+                // The single call, so that it is inlined.
                 at(m, &mut judged)?;
-                // Past the match, and past a token or tag already judged.
-                from = (m + 1).max(judged.skip_to);
+                // Past the match (and its block), and past a token or tag
+                // already judged.
+                from = from.max(m + 1).max(judged.skip_to);
             }
         }
         Flow::Continue(())
     }
 
-    /// The rest of a JSON member `"NAME": "ID"` in `s`, from `state` (after
-    /// the name's closing quote: `Colon`; after the colon: `Value`): the id,
-    /// or, when `s` ends before the member does, what it still awaits.
-    /// Anything else (a number, an object, an escaped or overlong string)
-    /// holds no id. `in_short_token`: the token holding `s[0]` is known to
-    /// end within [`MAX_TOKEN`] of its start, so a value in it needs no
-    /// search for its end.
+    /// The rest of a JSON member `"NAME": "ID"` in `region` from `at`, from
+    /// `state` (after the name's closing quote: `Colon`; after the colon:
+    /// `Value`): the id, or, when the region ends before the member does,
+    /// what it still awaits. Anything else (a number, an object, an escaped
+    /// or overlong string) holds no id. `in_short_token`: the token holding
+    /// `region[at]` is known to end within [`MAX_TOKEN`] of its start, so a
+    /// value in it needs no search for its end (others are bounded with
+    /// `judged`'s delimiter bits).
     #[inline(always)]
     fn json_rest<'a>(
         &self,
-        mode: Mode,
-        s: &'a [u8],
+        region: &'a [u8],
+        at: usize,
         mut state: Json,
         in_short_token: bool,
+        judged: &mut Judged,
     ) -> (Option<&'a [u8]>, Json) {
+        let s = &region[at..];
         let mut i = 0;
         // Where the token holding what follows starts (white space ends
         // tokens): the value's token, like every token, counts only when it
@@ -464,9 +499,10 @@ impl Patterns {
                     // Searched once per token: members packed in one
                     // token (`{"sid":"a","sid":"b",…}`) cost O(1) each.
                     let known = token == 0 && in_short_token;
-                    let rest = &s[token..];
-                    let limit = rest.len().min(MAX_TOKEN + 1);
-                    if !known && limit > MAX_TOKEN && mode.first_delimiter(&rest[..limit]).is_none()
+                    let (start, limit) = (at + token, region.len().min(at + token + MAX_TOKEN + 1));
+                    if !known
+                        && limit - start > MAX_TOKEN
+                        && judged.first_delimiter(region, start, limit).is_none()
                     {
                         return (None, Json::None);
                     }
@@ -616,6 +652,10 @@ struct Judged {
     /// teaches nothing (a token is never split between regions, so this
     /// holds however the body is cut).
     skip_to: usize,
+    /// The delimiters of the region's 64-byte blocks read last (block
+    /// index + 1, 0: none; and a bit per byte), four slots by index: token
+    /// bounds near the last match are found by bit scans.
+    blocks: [(usize, u64); 4],
 }
 
 /// A token holding link matches, and what was decided about its URL.
@@ -647,6 +687,65 @@ impl Judged {
             tag_open: None,
             tag_end: 0,
             skip_to: 0,
+            blocks: [(0, 0); 4],
+        }
+    }
+
+    /// The delimiter bits of the region's block `b`.
+    #[inline(always)]
+    fn block(&mut self, region: &[u8], b: usize) -> u64 {
+        let slot = &mut self.blocks[b % 4];
+        if slot.0 != b + 1 {
+            let at = 64 * b;
+            *slot = (
+                b + 1,
+                self.mode
+                    .delimiter_bits(&region[at..region.len().min(at + 64)]),
+            );
+        }
+        slot.1
+    }
+
+    /// Position of the first delimiter in `region[from..to]`.
+    #[inline(always)]
+    fn first_delimiter(&mut self, region: &[u8], from: usize, to: usize) -> Option<usize> {
+        let mut b = from / 64;
+        let mut keep = u64::MAX << (from % 64);
+        while 64 * b < to {
+            let mut bits = self.block(region, b) & keep;
+            if to - 64 * b < 64 {
+                bits &= (1 << (to - 64 * b)) - 1;
+            }
+            if bits != 0 {
+                return Some(64 * b + bits.trailing_zeros() as usize);
+            }
+            b += 1;
+            keep = u64::MAX;
+        }
+        None
+    }
+
+    /// Position of the last delimiter in `region[from..to]`.
+    #[inline(always)]
+    fn last_delimiter(&mut self, region: &[u8], from: usize, to: usize) -> Option<usize> {
+        if from >= to {
+            return None;
+        }
+        let mut b = (to - 1) / 64;
+        let mut keep = u64::MAX >> (63 - (to - 1) % 64);
+        loop {
+            let mut bits = self.block(region, b) & keep;
+            if from > 64 * b {
+                bits &= u64::MAX << (from - 64 * b);
+            }
+            if bits != 0 {
+                return Some(64 * b + 63 - bits.leading_zeros() as usize);
+            }
+            if from >= 64 * b {
+                return None;
+            }
+            b -= 1;
+            keep = u64::MAX;
         }
     }
 
@@ -671,8 +770,8 @@ impl Judged {
                     from = end + 1;
                 }
             }
-            if let Some(i) = self.mode.last_delimiter(&region[from..m]) {
-                self.token_start = from + i + 1;
+            if let Some(d) = self.last_delimiter(region, from, m) {
+                self.token_start = d + 1;
             }
         }
         self.delims_to = m;
@@ -680,17 +779,20 @@ impl Judged {
         if self.token.as_ref().is_none_or(|t| t.start != start) {
             // A new token: where it ends, if it ends in time.
             let limit = region.len().min(start + MAX_TOKEN + 1);
-            let end = match region.get(m..limit).map(|r| self.mode.first_delimiter(r)) {
-                Some(Some(i)) => Some(m + i),
-                Some(None) if limit == region.len() => Some(limit),
-                // No delimiter up to `limit`: every match before it is in
-                // this overlong token.
-                Some(None) => {
-                    self.skip_to = limit;
-                    None
-                }
+            let end = if m > limit {
                 // Already longer than MAX_TOKEN at `m`.
-                None => None,
+                None
+            } else {
+                match self.first_delimiter(region, m, limit) {
+                    Some(d) => Some(d),
+                    None if limit == region.len() => Some(limit),
+                    // No delimiter up to `limit`: every match before it is in
+                    // this overlong token.
+                    None => {
+                        self.skip_to = limit;
+                        None
+                    }
+                }
             };
             let after_structure = match start.checked_sub(1) {
                 Some(d) => crate::swar::is_structure(region[d]) && self.mode == Mode::Text,
@@ -1191,6 +1293,30 @@ mod tests {
                 "body {body:?}"
             );
         }
+    }
+
+    #[test]
+    fn packed_names_are_judged_as_lone_ones() {
+        // Names packed closer than NEAR, most of which could begin nothing
+        // judged (found a block at a time, and passed over), around the
+        // ones that teach.
+        let p = patterns(&["sid"]);
+        let noise = "sid".repeat(40);
+        let html = format!(
+            r#"<a href="/p?sid=one&sidsid=x&xsid=y&sid=one">{noise} <input name="sid" value="two"> "sidsid"sid"{noise}"sid <a href=/q?{noise}&sid=three>"#
+        );
+        // (Sorted: which ids, not in which order.)
+        assert_eq!(
+            scan_all_ways(&p, html.as_bytes()),
+            vec!["one", "three", "two"]
+        );
+        let text = format!(
+            r#"[{{"sid":"alpha"}},"{noise}", "/x?sid=beta&sidsid=1", {{"sid" : "gamma"}}, "sid{noise}sid", "?sid=delta"]"#
+        );
+        assert_eq!(
+            scan_all_ways_mode(&p, Mode::Text, text.as_bytes()),
+            vec!["alpha", "beta", "delta", "gamma"]
+        );
     }
 
     #[test]
