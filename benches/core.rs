@@ -163,7 +163,7 @@ fn main() {
     // into one tag or token, which must still cost O(1) per byte.
     let mb = 1 << 20;
     let fill = |unit: String| unit.repeat(mb / unit.len() + 1).into_bytes();
-    let hostile: [(&str, Mode, Vec<u8>); 11] = [
+    let hostile: [(&str, Mode, Vec<u8>); 13] = [
         // 2 KB tags and tokens, each packed with matches.
         (
             "field hits in one tag",
@@ -218,6 +218,18 @@ fn main() {
             "JSON keys, spaced",
             Mode::Text,
             fill(format!("{}\n", "\"sid\" : ".repeat(200))),
+        ),
+        // Every match teaches, and a new id each time (a repeat of the
+        // last is skipped before judging): an id reported every 7 bytes.
+        (
+            "ids alternating, text links",
+            Mode::Text,
+            fill("?sid=a ?sid=b ".to_string()),
+        ),
+        (
+            "ids alternating, fields",
+            Mode::Html,
+            fill("<input name=sid value=a><input name=sid value=b>".to_string()),
         ),
     ];
     let dense_gbps = scan_gbps(&p, &dense, 16384);

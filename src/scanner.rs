@@ -50,6 +50,9 @@ pub const MAX_TOKEN: usize = 2048;
 /// than by restarting the SIMD search (see [`Patterns::scan_region`]).
 const NEAR: usize = 32;
 
+/// What opens or closes a URL in text: quotes, a backquote, a parenthesis.
+const URL_QUOTES: [u8; 4] = *b"\"'(`";
+
 /// Longest id remembered by [`Recent`].
 const RECENT_MAX: usize = 64;
 
@@ -550,10 +553,7 @@ impl Patterns {
                 // The URL starts after the token's last quote or bracket
                 // before `m`: the quotes are read once, in order.
                 let from = token.quotes_to.max(token.start);
-                if let Some(q) = region[from..m]
-                    .iter()
-                    .rposition(|&c| matches!(c, b'"' | b'\'' | b'(' | b'`'))
-                {
+                if let Some(q) = region[from..m].iter().rposition(|c| URL_QUOTES.contains(c)) {
                     token.url_start = from + q + 1;
                     token.url_same = None;
                 }
@@ -566,11 +566,13 @@ impl Patterns {
                 // end), whichever of its matches comes first.
                 let end = token.end.unwrap_or(m);
                 *token.url_same.get_or_insert_with(|| {
-                    let url_end = region[m..end]
-                        .iter()
-                        .position(|&c| matches!(c, b'"' | b'\'' | b'(' | b'`'))
-                        .map_or(end, |i| m + i);
-                    !cut_off && same_site(text_url(&region[url_start..url_end]), host)
+                    !cut_off && {
+                        let url_end = region[m..end]
+                            .iter()
+                            .position(|c| URL_QUOTES.contains(c))
+                            .map_or(end, |i| m + i);
+                        same_site(text_url(&region[url_start..url_end]), host)
+                    }
                 })
             }
         };
