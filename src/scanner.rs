@@ -540,9 +540,15 @@ impl Patterns {
                 // and where buffers end decides what was reported last)
                 // cannot change the verdict.
                 let end = token.end.unwrap_or(m);
-                let same = *token.same.get_or_insert_with(|| {
-                    attribute_url(&region[token.start..end]).is_some_and(|url| same_site(url, host))
-                });
+                let same = match token.same {
+                    Some(same) => same,
+                    None => {
+                        let url = attribute_url(&region[token.start..end]);
+                        let same = url.is_some_and(|url| same_site(url, host));
+                        token.same = Some(same);
+                        same
+                    }
+                };
                 if !same {
                     // Its attribute decides for the whole token.
                     judged.skip_to = token.end.unwrap_or(m);
@@ -565,15 +571,24 @@ impl Patterns {
                 // Judged on the whole URL (to the next quote or the token's
                 // end), whichever of its matches comes first.
                 let end = token.end.unwrap_or(m);
-                *token.url_same.get_or_insert_with(|| {
-                    !cut_off && {
-                        let url_end = region[m..end]
-                            .iter()
-                            .position(|c| URL_QUOTES.contains(c))
-                            .map_or(end, |i| m + i);
-                        same_site(text_url(&region[url_start..url_end]), host)
+                match token.url_same {
+                    Some(same) => same,
+                    None => {
+                        let first = region[url_start];
+                        let same = !cut_off
+                            // Neither a scheme nor `//` (nor `data:`) starts
+                            // with this byte: relative, wherever it ends.
+                            && (!(first.is_ascii_alphabetic() || first == b'/') || {
+                                let url_end = region[m..end]
+                                    .iter()
+                                    .position(|c| URL_QUOTES.contains(c))
+                                    .map_or(end, |i| m + i);
+                                same_site(text_url(&region[url_start..url_end]), host)
+                            });
+                        token.url_same = Some(same);
+                        same
                     }
-                })
+                }
             }
         };
         same.then_some(id)
