@@ -6,7 +6,8 @@
 //!
 //! - `NAME=VALUE` after `?`, `&` or `;` is a link parameter, judged inside its
 //!   *token* (the run of bytes between whitespace, `<` and `>`; in text
-//!   mode JSON's brackets and braces `{}[]` too), which holds the attribute
+//!   mode JSON's brackets and braces `{}[]` and a comma after a quote
+//!   too), which holds the attribute
 //!   and its URL: `href`, `src`, `action`, `formaction`, a refresh
 //!   `content`; in text mode, a bare or quoted URL (one cut by a bracket
 //!   before the match, unquoted, began unseen and teaches nothing);
@@ -36,6 +37,7 @@ use memchr::memmem::Finder;
 use memchr::{memchr, memrchr, memrchr2};
 
 use crate::id::{id_len, is_id_byte, valid_id, Names};
+use crate::swar::AFTER_DELIMITER;
 use crate::url::{attribute_url, same_site, text_url};
 
 /// What a caller's `found` callback answers for each id: go on, or stop the
@@ -173,38 +175,43 @@ pub enum Mode {
     /// Markup: ids in URL attributes and in `<input name=NAME value=ID>`.
     Html,
     /// Plain text, JSON or an event stream: ids in any same-site URL and
-    /// JSON members. JSON's brackets and braces (`{}[]`) end tokens too, so
-    /// members of minified JSON are judged a few at a time however long the
-    /// answer is. Not the comma: PHP ids contain commas, and an id read
-    /// across a token end would depend on where buffers end.
+    /// JSON members. JSON's brackets and braces (`{}[]`) end tokens too, and
+    /// a comma right after a quote (a string value's end), so members of
+    /// minified JSON are judged a few at a time however long the answer is,
+    /// a flat object's too. Not a lone comma: PHP ids contain commas (never
+    /// quotes), and an id read across a token end would depend on where
+    /// buffers end.
     Text,
 }
 
 impl Mode {
-    /// The last byte of `s` that ends a token.
+    /// The last byte of `s` that ends a token; `before`: the two bytes
+    /// before `s` (see [`crate::swar::quoted_comma`]).
     #[inline]
-    fn last_delimiter(self, s: &[u8]) -> Option<usize> {
+    fn last_delimiter(self, s: &[u8], before: [u8; 2]) -> Option<usize> {
         match self {
-            Mode::Html => crate::swar::last_delimiter::<false>(s),
-            Mode::Text => crate::swar::last_delimiter::<true>(s),
+            Mode::Html => crate::swar::last_delimiter::<false>(s, before),
+            Mode::Text => crate::swar::last_delimiter::<true>(s, before),
         }
     }
 
-    /// The bytes of a block of at most 64 that end tokens, one bit each.
+    /// The bytes of a block of at most 64 that end tokens, one bit each;
+    /// `before` as for [`Mode::last_delimiter`].
     #[inline]
-    fn delimiter_bits(self, s: &[u8]) -> u64 {
+    fn delimiter_bits(self, s: &[u8], before: [u8; 2]) -> u64 {
         match self {
-            Mode::Html => crate::swar::delimiter_bits::<false>(s),
-            Mode::Text => crate::swar::delimiter_bits::<true>(s),
+            Mode::Html => crate::swar::delimiter_bits::<false>(s, before),
+            Mode::Text => crate::swar::delimiter_bits::<true>(s, before),
         }
     }
 
-    /// The first byte of `s` that ends a token.
+    /// The first byte of `s` that ends a token; `before` as for
+    /// [`Mode::last_delimiter`].
     #[inline]
-    fn first_delimiter(self, s: &[u8]) -> Option<usize> {
+    fn first_delimiter(self, s: &[u8], before: [u8; 2]) -> Option<usize> {
         match self {
-            Mode::Html => crate::swar::first_delimiter::<false>(s),
-            Mode::Text => crate::swar::first_delimiter::<true>(s),
+            Mode::Html => crate::swar::first_delimiter::<false>(s, before),
+            Mode::Text => crate::swar::first_delimiter::<true>(s, before),
         }
     }
 }
@@ -714,10 +721,15 @@ impl Judged {
         let slot = &mut self.blocks[b % 4];
         if slot.0 != b + 1 {
             let at = 64 * b;
+            // A region starts at a token boundary.
+            let before = match at {
+                0 => AFTER_DELIMITER,
+                _ => [region[at - 2], region[at - 1]],
+            };
             *slot = (
                 b + 1,
                 self.mode
-                    .delimiter_bits(&region[at..region.len().min(at + 64)]),
+                    .delimiter_bits(&region[at..region.len().min(at + 64)], before),
             );
         }
         slot.1
@@ -855,7 +867,11 @@ fn tail_cut(mode: Mode, chunk: &[u8]) -> (usize, Carry) {
             }
         }
     }
-    let cut = mode.last_delimiter(chunk).map_or(0, |i| i + 1);
+    // A chunk starts at a token boundary (or inside the token the
+    // scanner carries, which ends before this is asked).
+    let cut = mode
+        .last_delimiter(chunk, AFTER_DELIMITER)
+        .map_or(0, |i| i + 1);
     (cut, Carry::Token)
 }
 
@@ -985,6 +1001,10 @@ pub struct Scanner<S: CarryStore = InlineCarry> {
     state: Carry,
     recent: Recent,
     carry_len: usize,
+    /// The last two bytes of the carried token, kept or not (overlong),
+    /// with what came before it: whether a comma opening the next buffer
+    /// ends it (see [`crate::swar::quoted_comma`]).
+    last: [u8; 2],
     store: S,
 }
 
@@ -1008,6 +1028,7 @@ impl<S: CarryStore> Scanner<S> {
             state: Carry::Token,
             recent,
             carry_len: 0,
+            last: AFTER_DELIMITER,
             store,
         }
     }
@@ -1054,7 +1075,11 @@ impl<S: CarryStore> Scanner<S> {
                     let held = &buf[..n];
                     let (cut, state) = match memrchr(b'<', &held[1..]) {
                         Some(i) => (i + 1, Carry::Tag),
-                        None => (mode.last_delimiter(held).map_or(0, |i| i + 1), Carry::Token),
+                        None => (
+                            mode.last_delimiter(held, AFTER_DELIMITER)
+                                .map_or(0, |i| i + 1),
+                            Carry::Token,
+                        ),
                     };
                     p.scan_region(mode, &held[..cut], host, &mut self.recent, found)?;
                     buf.copy_within(cut..n, 0);
@@ -1065,13 +1090,21 @@ impl<S: CarryStore> Scanner<S> {
                     if self.carry_len == 0 && self.state == Carry::Token {
                         break;
                     }
-                    let head = self.mode.first_delimiter(chunk).unwrap_or(chunk.len());
+                    // Where the carried token ends (its last two bytes
+                    // tell whether a comma opening this buffer does).
+                    let head = self
+                        .mode
+                        .first_delimiter(chunk, self.last)
+                        .unwrap_or(chunk.len());
                     self.append_token(&chunk[..head]);
                     if head == chunk.len() {
                         return Flow::Continue(());
                     }
                     self.finish(p, host, found)?;
-                    chunk = &chunk[head..];
+                    // Past a comma: only a token's end knows it is one
+                    // (other delimiters are one on their own).
+                    let skip = usize::from(self.mode == Mode::Text && chunk[head] == b',');
+                    chunk = &chunk[head + skip..];
                     break;
                 }
             }
@@ -1079,6 +1112,8 @@ impl<S: CarryStore> Scanner<S> {
         let (cut, state) = tail_cut(self.mode, chunk);
         p.scan_region(self.mode, &chunk[..cut], host, &mut self.recent, found)?;
         self.state = state;
+        // A new carried token starts after a delimiter.
+        self.last = AFTER_DELIMITER;
         match state {
             Carry::Tag => self.push(&chunk[cut..]),
             _ => self.append_token(&chunk[cut..]),
@@ -1131,7 +1166,12 @@ impl<S: CarryStore> Scanner<S> {
 
     /// Appends to a carried token, marking it overlong when it no longer fits.
     fn append_token(&mut self, bytes: &[u8]) {
-        if self.state == Carry::Overlong || bytes.is_empty() {
+        self.last = match *bytes {
+            [] => return,
+            [b] => [self.last[1], b],
+            [.., a, b] => [a, b],
+        };
+        if self.state == Carry::Overlong {
             return;
         }
         if self.carry_len + bytes.len() <= MAX_TOKEN {
@@ -1364,6 +1404,54 @@ mod tests {
         let p = patterns(&["sid"]);
         let body = br#"<a href="/n?x"sid"&sid=L1">n</a>"#;
         assert_eq!(scan_all_ways(&p, body), vec!["L1"]);
+    }
+
+    #[test]
+    fn flat_minified_json_is_read_however_long() {
+        // A login answer: two long tokens and the session id, minified in
+        // one flat object (no bracket or brace between its members). A
+        // comma after a string value ends a token in text, so each member
+        // is judged on its own; a lone comma does not (PHP ids hold them).
+        let p = patterns(&["sid"]);
+        let jwt = |c: &str| c.repeat(1500);
+        let login = format!(
+            r#"{{"access_token":"{}","refresh_token":"{}","sid":"s1","next":"/home?sid=s2,x","n":1,"sid":"s3"}}"#,
+            jwt("a"),
+            jwt("b")
+        );
+        assert_eq!(
+            scan_all_ways_mode(&p, Mode::Text, login.as_bytes()),
+            vec!["s1", "s2,x", "s3"]
+        );
+        // A comma after an opening quote begins a value (an id may begin
+        // with one), however buffers fall around it.
+        let comma_id = r#"{"x":"y","sid":",c1","z":[",no"],"sid": ",c2"}"#;
+        assert_eq!(
+            scan_all_ways_mode(&p, Mode::Text, comma_id.as_bytes()),
+            vec![",c1", ",c2"]
+        );
+        // A value longer than a token still hides nothing after it.
+        let long = format!(r#"{{"blob":"{}","sid":"s4"}}"#, "z".repeat(3 * MAX_TOKEN));
+        assert_eq!(
+            scan_all_ways_mode(&p, Mode::Text, long.as_bytes()),
+            vec!["s4"]
+        );
+        // Numbers and literals end no token: a run of them over 2 KB is
+        // still one (read where the next string value ends it).
+        let numbers = format!(
+            r#"{{"sid":"s5",{}"k":"v","sid":"s6"}}"#,
+            r#""n":1,"#.repeat(500)
+        );
+        assert_eq!(
+            scan_all_ways_mode(&p, Mode::Text, numbers.as_bytes()),
+            vec!["s5", "s6"]
+        );
+        // Markup is not text: a minified run in a page stays one token.
+        let page = format!(
+            r#"<script>var s={{"a":"{}","sid":"h1"}}</script>"#,
+            "c".repeat(MAX_TOKEN)
+        );
+        assert_eq!(scan_all_ways(&p, page.as_bytes()), Vec::<String>::new());
     }
 
     #[test]

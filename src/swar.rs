@@ -144,7 +144,9 @@ pub fn rfind2(a: u8, b: u8, s: &[u8]) -> Option<usize> {
 }
 
 /// Whether `c` ends a token: white space, `<` and `>`, and with `JSON` also
-/// JSON's brackets and braces (`{`, `}`, `[`, `]`; never id bytes).
+/// JSON's brackets and braces (`{`, `}`, `[`, `]`; never id bytes). With
+/// `JSON` a comma right after a closing quote ends one too (see
+/// [`quoted_comma`]), which this byte alone cannot tell.
 #[inline]
 pub fn is_delimiter<const JSON: bool>(c: u8) -> bool {
     // One bit per byte below 64 (all of the white space, `<` and `>`): a
@@ -159,6 +161,75 @@ pub fn is_delimiter<const JSON: bool>(c: u8) -> bool {
 pub fn is_structure(c: u8) -> bool {
     // OR 0x20 makes `[` a `{` and `]` a `}`, and no other byte either.
     matches!(c | 0x20, b'{' | b'}')
+}
+
+/// The two bytes before a search that starts at a token boundary (any
+/// bytes after which a quote opens a string would do).
+pub const AFTER_DELIMITER: [u8; 2] = [b' ', b' '];
+
+/// Whether a quote after `c` opens a string rather than closing one: `c`
+/// is white space (or another control), `:` or `,`, a bracket, a brace or
+/// an angle bracket.
+#[inline]
+pub fn opens_string(c: u8) -> bool {
+    c <= b' ' || matches!(c, b':' | b',' | b'<' | b'>' | b'[' | b']' | b'{' | b'}')
+}
+
+/// Whether `s[i]` is a comma right after a closing quote (`x",`): in text,
+/// where a string value ends and the next member begins, so that the
+/// members of a flat minified object are judged a few at a time however
+/// long it is. Not a lone comma (PHP ids contain commas, never quotes),
+/// nor one after an opening quote (`":",x"`: an id may begin with a comma).
+/// `before` holds the two bytes before `s` ([`AFTER_DELIMITER`] at a token
+/// boundary; the scanner's carry knows them otherwise).
+#[inline]
+pub fn quoted_comma(s: &[u8], i: usize, before: [u8; 2]) -> bool {
+    let at = |back: usize| match i.checked_sub(back) {
+        Some(k) => s[k],
+        None => before[2 + i - back],
+    };
+    s[i] == b',' && at(1) == b'"' && !opens_string(at(2))
+}
+
+/// The high bit of each byte of `v` after which a quote opens a string
+/// (see [`opens_string`]; exact per byte).
+#[inline]
+fn opens_string_mask(v: u64) -> u64 {
+    let controls = !((v & LO7).wrapping_add(splat(0x7f - 0x20)) | v) & HI;
+    let angle = zero_bytes((v | splat(0x02)) ^ splat(0x3e));
+    let folded = v | splat(0x20);
+    let brackets = zero_bytes(folded ^ splat(b'{')) | zero_bytes(folded ^ splat(b'}'));
+    controls | angle | brackets | zero_bytes(v ^ splat(b':')) | zero_bytes(v ^ splat(b','))
+}
+
+/// The high bit of each byte of the word `v` that is a comma after a
+/// closing quote; `before` are the two bytes before the word.
+#[inline]
+fn quoted_commas(v: u64, before: [u8; 2]) -> u64 {
+    let commas = zero_bytes(v ^ splat(b','));
+    if commas == 0 {
+        return 0;
+    }
+    let (b2, b1) = (u64::from(before[0]), u64::from(before[1]));
+    let back1 = (v << 8) | b1;
+    let back2 = (v << 16) | (b1 << 8) | b2;
+    commas & zero_bytes(back1 ^ splat(b'"')) & !opens_string_mask(back2)
+}
+
+/// The two bytes before `s[at]`, from `before` where `s` has none.
+#[inline]
+fn two_before(s: &[u8], at: usize, before: [u8; 2]) -> [u8; 2] {
+    match at {
+        0 => before,
+        1 => [before[1], s[0]],
+        _ => [s[at - 2], s[at - 1]],
+    }
+}
+
+/// Whether `s[i]` ends a token (see [`is_delimiter`], [`quoted_comma`]).
+#[inline]
+fn delimiter_at<const JSON: bool>(s: &[u8], i: usize, before: [u8; 2]) -> bool {
+    is_delimiter::<JSON>(s[i]) || (JSON && quoted_comma(s, i, before))
 }
 
 /// The high bit of each byte of `v` that may be a token delimiter: every
@@ -206,67 +277,81 @@ fn first_in<const JSON: bool>(v: u64, mut m: u64) -> Option<usize> {
 
 /// Position of the last token delimiter in `s` (see [`is_delimiter`]), eight
 /// bytes per step: a JSON or event-stream body may have none, and a byte
-/// loop would read it all one at a time.
+/// loop would read it all one at a time. `before`: the two bytes before
+/// `s` (see [`quoted_comma`]).
 #[inline]
-pub fn last_delimiter<const JSON: bool>(s: &[u8]) -> Option<usize> {
+pub fn last_delimiter<const JSON: bool>(s: &[u8], before: [u8; 2]) -> Option<usize> {
     let mut chunks = s.rchunks_exact(8);
     let mut end = s.len();
     for c in &mut chunks {
         end -= 8;
         let v = word(c);
-        if let Some(i) = last_in::<JSON>(v, delimiter_candidates::<JSON>(v)) {
+        let one = last_in::<JSON>(v, delimiter_candidates::<JSON>(v));
+        let comma = if JSON {
+            let q = quoted_commas(v, two_before(s, end, before));
+            (q != 0).then(|| (63 - q.leading_zeros() as usize) / 8)
+        } else {
+            None
+        };
+        if let Some(i) = one.max(comma) {
             return Some(end + i);
         }
     }
-    chunks
-        .remainder()
-        .iter()
-        .rposition(|&b| is_delimiter::<JSON>(b))
+    (0..end).rev().find(|&i| delimiter_at::<JSON>(s, i, before))
 }
 
 /// Position of the first token delimiter in `s`, eight bytes per step (the
-/// end of a token that may run to the end of a JSON body).
+/// end of a token that may run to the end of a JSON body); `before` as for
+/// [`last_delimiter`].
 #[inline]
-pub fn first_delimiter<const JSON: bool>(s: &[u8]) -> Option<usize> {
+pub fn first_delimiter<const JSON: bool>(s: &[u8], before: [u8; 2]) -> Option<usize> {
     let mut chunks = s.chunks_exact(8);
     let mut at = 0;
     for c in &mut chunks {
         let v = word(c);
-        if let Some(i) = first_in::<JSON>(v, delimiter_candidates::<JSON>(v)) {
+        let one = first_in::<JSON>(v, delimiter_candidates::<JSON>(v));
+        let comma = if JSON {
+            let q = quoted_commas(v, two_before(s, at, before));
+            (q != 0).then(|| q.trailing_zeros() as usize / 8)
+        } else {
+            None
+        };
+        let first = match (one, comma) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(i) = first {
             return Some(at + i);
         }
         at += 8;
     }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| is_delimiter::<JSON>(b))
-        .map(|i| at + i)
+    (at..s.len()).find(|&i| delimiter_at::<JSON>(s, i, before))
 }
 
 /// One bit per byte of `s` (at most 64 bytes) that ends a token (see
-/// [`is_delimiter`]), the first byte in the lowest bit: where matches are
+/// [`is_delimiter`]; `before`: the two bytes before `s`, see
+/// [`quoted_comma`]), the first byte in the lowest bit: where matches are
 /// packed, a block's bits answer every token bound in it by a bit scan,
 /// where each search would cost a word loop whose exit mispredicts. Written
 /// as plain loops, which the compiler turns into vector compares (about
 /// 0.2 cycles a byte).
 #[inline]
-pub fn delimiter_bits<const JSON: bool>(s: &[u8]) -> u64 {
+pub fn delimiter_bits<const JSON: bool>(s: &[u8], before: [u8; 2]) -> u64 {
     match s.try_into() {
-        Ok(block) => block_bits::<JSON>(block),
+        Ok(block) => block_bits::<JSON>(block, before),
         Err(_) => {
             let mut block = [0u8; 64];
             // NUL ends no token: the padding adds no bit.
             block[..s.len()].copy_from_slice(s);
-            block_bits::<JSON>(&block)
+            block_bits::<JSON>(&block, before)
         }
     }
 }
 
 #[inline]
-fn block_bits<const JSON: bool>(block: &[u8; 64]) -> u64 {
-    let mut flags = [0u8; 64];
-    for (f, &b) in flags.iter_mut().zip(block) {
+fn block_bits<const JSON: bool>(block: &[u8; 64], before: [u8; 2]) -> u64 {
+    let (mut flags, mut commas) = ([0u8; 64], [0u8; 64]);
+    for (i, &b) in block.iter().enumerate() {
         // Bitwise, not short-circuit, so that the loop vectorizes.
         let d = (b == b' ')
             | (b == b'\t')
@@ -275,9 +360,26 @@ fn block_bits<const JSON: bool>(block: &[u8; 64]) -> u64 {
             | (b == 0x0c)
             | ((b | 2) == b'>')
             | (JSON & (((b | 0x20) == b'{') | ((b | 0x20) == b'}')));
-        *f = d as u8;
+        flags[i] = d as u8;
+        commas[i] = (JSON & (b == b',')) as u8;
     }
-    pack(&flags)
+    let bits = pack(&flags);
+    let commas = pack(&commas);
+    if commas == 0 {
+        return bits;
+    }
+    // A comma after a quote that does not open a string (see quoted_comma);
+    // the block's first two bytes look back into `before`.
+    let (mut quotes, mut opens) = ([0u8; 64], [0u8; 64]);
+    for (i, &b) in block.iter().enumerate() {
+        quotes[i] = (b == b'"') as u8;
+        let brackets = ((b | 0x20) == b'{') | ((b | 0x20) == b'}');
+        opens[i] = ((b <= b' ') | (b == b':') | (b == b',') | ((b | 2) == b'>') | brackets) as u8;
+    }
+    let [b2, b1] = before;
+    let after_quote = pack(&quotes) << 1 | u64::from(b1 == b'"');
+    let opened = pack(&opens) << 2 | u64::from(opens_string(b1)) << 1 | u64::from(opens_string(b2));
+    bits | (commas & after_quote & !opened)
 }
 
 /// The 64 flags (0 or 1) as bits, the first in the lowest: eight bytes'
@@ -389,14 +491,38 @@ pub fn last2(a: u8, b: u8, s: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
+    /// Whether `s[i]` ends a token, byte by byte, after the two bytes `before`.
+    fn ends_token<const JSON: bool>(s: &[u8], before: [u8; 2], i: usize) -> bool {
+        let all: Vec<u8> = before.iter().chain(s).copied().collect();
+        let c = all[i + 2];
+        let opens = |b: u8| b <= b' ' || b":,<>[]{}".contains(&b);
+        let comma = c == b',' && all[i + 1] == b'"' && !opens(all[i]);
+        b" \t\n\r\x0c<>".contains(&c) || (JSON && (b"{}[]".contains(&c) || comma))
+    }
+
+    /// Contexts a search may start in: after a delimiter, after a closing
+    /// quote, after an opening one, after a quote and a letter.
+    const BEFORE: [[u8; 2]; 4] = [AFTER_DELIMITER, *b"x\"", *b":\"", *b"\"x"];
+
     #[test]
     fn delimiter_searches_agree_with_byte_loops() {
         fn check<const JSON: bool>(s: &[u8]) {
-            let delim = |c: u8| b" \t\n\r\x0c<>".contains(&c) || (JSON && b"{}[]".contains(&c));
-            let rpos = s.iter().rposition(|&c| delim(c));
-            let pos = s.iter().position(|&c| delim(c));
-            assert_eq!(last_delimiter::<JSON>(s), rpos, "{JSON} {s:?}");
-            assert_eq!(first_delimiter::<JSON>(s), pos, "{JSON} {s:?}");
+            for before in BEFORE {
+                let rpos = (0..s.len())
+                    .rev()
+                    .find(|&i| ends_token::<JSON>(s, before, i));
+                let pos = (0..s.len()).find(|&i| ends_token::<JSON>(s, before, i));
+                assert_eq!(
+                    last_delimiter::<JSON>(s, before),
+                    rpos,
+                    "{JSON} {before:?} {s:?}"
+                );
+                assert_eq!(
+                    first_delimiter::<JSON>(s, before),
+                    pos,
+                    "{JSON} {before:?} {s:?}"
+                );
+            }
         }
         let fills = [
             b'a', 0x21, 0x3d, 0x3f, 0x7f, 0x80, 0xff, 0x1f, b'\\', b'|', 0x0b, 0xdb,
@@ -407,7 +533,7 @@ mod tests {
                 check::<false>(&base);
                 check::<true>(&base);
                 for i in 0..len {
-                    for d in *b" \t\n\r\x0c<>\x00\x01,{}[]" {
+                    for d in *b" \t\n\r\x0c<>\x00\x01,{}[]\":" {
                         let mut s = base.clone();
                         s[i] = d;
                         check::<false>(&s);
@@ -417,6 +543,15 @@ mod tests {
                         t[len - 1 - i / 2] = b'>';
                         check::<false>(&t);
                         check::<true>(&t);
+                        // `d` then a quote and a comma, across words or not.
+                        if i + 2 < len {
+                            let mut q = s.clone();
+                            q[i + 1] = b'"';
+                            q[i + 2] = b',';
+                            check::<true>(&q);
+                            q[i] = fill;
+                            check::<true>(&q);
+                        }
                     }
                 }
             }
@@ -426,23 +561,27 @@ mod tests {
     #[test]
     fn delimiter_bits_agree_with_is_delimiter() {
         fn check<const JSON: bool>(s: &[u8]) {
-            let want = s
-                .iter()
-                .enumerate()
-                .filter(|&(_, &c)| is_delimiter::<JSON>(c))
-                .fold(0u64, |m, (i, _)| m | 1 << i);
-            assert_eq!(delimiter_bits::<JSON>(s), want, "{JSON} {s:?}");
+            for before in BEFORE {
+                let want = (0..s.len())
+                    .filter(|&i| ends_token::<JSON>(s, before, i))
+                    .fold(0u64, |m, i| m | 1 << i);
+                assert_eq!(
+                    delimiter_bits::<JSON>(s, before),
+                    want,
+                    "{JSON} {before:?} {s:?}"
+                );
+            }
         }
-        // Every byte value at every position of blocks of every length.
+        // Every byte value at every position of blocks of every length,
+        // among quotes and commas.
         for len in 0..=64usize {
             for c in 0..=255u8 {
                 let s: Vec<u8> = (0..len)
-                    .map(|i| {
-                        if (i + c as usize) % 3 == 0 {
-                            c
-                        } else {
-                            b'a' ^ (i as u8 & 1)
-                        }
+                    .map(|i| match (i + c as usize) % 5 {
+                        0 | 3 => c,
+                        1 => b'"',
+                        4 => b',',
+                        _ => b'a' ^ (i as u8 & 1),
                     })
                     .collect();
                 check::<false>(&s);
