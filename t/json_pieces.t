@@ -1,8 +1,9 @@
 #!/usr/bin/perl
 # JSON in pieces and minified JSON of any size: a member whose name and
 # value arrive in different buffers is learned, a minified answer longer
-# than a token (2 KB) teaches each of its members, and a foreign URL cut by
-# a bracket teaches nothing.
+# than a token (2 KB) teaches each of its members (a flat one too: a
+# login answer with long tokens), and a foreign URL cut by a bracket
+# teaches nothing.
 
 use strict;
 use warnings;
@@ -44,6 +45,13 @@ $t->backend($t->port('PERL'), sub {
         my $items = join ',', map { qq({"id":$_,"name":"item_$_","tags":["a","b"]}) } 1 .. 120;
         my $body = qq({"backend":"backend=perl","items":[$items],"sid":"mini$n","next":"/more?sid=link$n"});
         @pieces = $size ? ($body =~ /(.{1,$size})/gs) : ($body);
+    } elsif ($uri =~ m{^/login(\d*)}) {
+        # A flat object: two long tokens, then the session, no bracket
+        # or brace between the members.
+        my $size = $1 || 0;
+        my ($access, $refresh) = ('eyJ' . ('a' x 1500), 'eyJ' . ('r' x 1500));
+        my $body = qq({"backend":"backend=perl","access_token":"$access","refresh_token":"$refresh","expires_in":3600,"sid":"login$n"});
+        @pieces = $size ? ($body =~ /(.{1,$size})/gs) : ($body);
     } elsif ($uri =~ m{^/foreign}) {
         @pieces = (qq({"backend":"backend=perl","next":"https://other.example/a?x[1]=2&sid=foreign$n"}));
     } else {
@@ -73,6 +81,15 @@ sticks($link, 'a same-site URL in it too');
 
 my ($mini7) = StickyTest::body(from_perl('/minified97')) =~ /"sid":"(mini\d+)"/;
 sticks($mini7, 'the same answer in 97-byte pieces: learned');
+
+$body = StickyTest::body(from_perl('/login'));
+my ($members) = $body =~ /^\{(.*)"sid"/;
+unlike($members, qr/[\[\]{}\s]/, 'the login answer is flat up to its session id');
+cmp_ok(length $members, '>', 3000, 'and longer than a token');
+my ($login) = $body =~ /"sid":"(login\d+)"/;
+sticks($login, 'a flat minified answer over 2 KB teaches its session id');
+my ($login7) = StickyTest::body(from_perl('/login97')) =~ /"sid":"(login\d+)"/;
+sticks($login7, 'the same answer in 97-byte pieces: learned');
 
 my ($foreign) = StickyTest::body(from_perl('/foreign')) =~ /sid=(foreign\d+)/;
 my $seen = count_backends(map { $t->get("/x?sid=$foreign") } 1 .. 4);
