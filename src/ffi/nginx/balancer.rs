@@ -341,7 +341,7 @@ unsafe extern "C" fn init_peer(
             ctx.learning = Learning {
                 own: chosen.key,
                 known: status == Status::Hit,
-                last: 0,
+                ..Learning::default()
             };
             ngx::ngx_log_debug!(
                 (*(*r).connection).log,

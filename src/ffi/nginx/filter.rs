@@ -269,7 +269,11 @@ unsafe fn learn_from_body(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) {
             match scan_buffer(r, ctx, scf, patterns, mode, host, log, data, last) {
                 Ok(Flow::Continue(())) if !last => continue,
                 // The body ended, or (learn=first) it taught its id.
-                Ok(_) => {}
+                Ok(_) if !ctx.learning.is_full() => {}
+                Ok(_) => {
+                    ngx::ngx_log_debug!(log, "sticky_session: body scan stopped, ids recorded");
+                    count(scf, |s| &s.scan_limited);
+                }
                 Err(Stop::Budget) => {
                     ngx::ngx_log_debug!(log, "sticky_session: body scan stopped at max_scan");
                     count(scf, |s| &s.scan_limited);
@@ -477,6 +481,7 @@ fn learn(ctx: &mut RequestCtx, scf: &SrvConf, log: *mut ngx_log_t, id: &[u8]) ->
     match ctx.learning.step(key) {
         Step::Repeat | Step::Echo => Flow::Continue(()),
         Step::Own => after_id(scf.learn),
+        Step::Enough => Flow::Break(()),
         Step::Record => {
             let outcome = zone.learn(&table, log, key, served, scf.expiry, Bind::Keep);
             if outcome != Learned::Kept {
