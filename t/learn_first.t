@@ -29,6 +29,7 @@ http {
         listen 127.0.0.1:%%PORT_FRONT%%;
         location / { proxy_pass http://first; add_header X-Sticky $sticky_session_status always; }
         location /all/ { proxy_pass http://all/; add_header X-Sticky $sticky_session_status always; }
+        location = /status { sticky_session_status; }
     }
     server { listen 127.0.0.1:%%PORT_B2%%; default_type text/html;
              location / { return 200 "backend=b2\n"; } }
@@ -132,6 +133,8 @@ for my $gz ('', 'gz') {
 # user content may carry thousands, each a table write); the rest of the
 # page is passed on unread.
 {
+    my $limited = sub { StickyTest::body($t->get('/status')) =~ /"all":\{[^}]*"scan_limited":(\d+)/ ? $1 : -1 };
+    is($limited->(), 0, 'no scan stopped yet');
     my $body = plain(page('/all/many'));
     my @ids = $body =~ /sid=(M\d+x\d+)/g;
     is(scalar @ids, 200, 'the page with 200 ids is passed on whole');
@@ -139,6 +142,7 @@ for my $gz ('', 'gz') {
         'learn=all: the first 32 ids are learned');
     is(status("/all/x?sid=$ids[32]") . ' ' . status("/all/x?sid=$ids[199]"), 'MISS MISS',
         'learn=all: the ids after them are not');
+    is($limited->(), 1, 'the stopped scan is counted as scan_limited');
 }
 
 # Headers come first: a Set-Cookie id is the response's id.

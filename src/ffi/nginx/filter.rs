@@ -268,12 +268,13 @@ unsafe fn learn_from_body(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) {
             let last = (*b).last_buf() != 0 || (ctx.body_left == 0 && ctx.inflater.is_null());
             match scan_buffer(r, ctx, scf, patterns, mode, host, log, data, last) {
                 Ok(Flow::Continue(())) if !last => continue,
-                // The body ended, or (learn=first) it taught its id.
-                Ok(_) if !ctx.learning.is_full() => {}
-                Ok(_) => {
+                // learn=all: a new id after the response's share.
+                Ok(Flow::Break(())) if ctx.learning.is_full() => {
                     ngx::ngx_log_debug!(log, "sticky_session: body scan stopped, ids recorded");
                     count(scf, |s| &s.scan_limited);
                 }
+                // The body ended, or (learn=first) it taught its id.
+                Ok(_) => {}
                 Err(Stop::Budget) => {
                     ngx::ngx_log_debug!(log, "sticky_session: body scan stopped at max_scan");
                     count(scf, |s| &s.scan_limited);
