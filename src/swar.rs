@@ -407,8 +407,7 @@ pub fn name_starts<const HTML: bool>(s: &[u8], at: usize, name: &[u8]) -> (u64, 
     let n = name.len();
     let (first, last) = (name[0], name[n - 1]);
     if at >= 1 && at + 63 + n <= s.len() {
-        let block = |from: usize| -> &[u8; 64] { s[from..from + 64].try_into().expect("64") };
-        starts64::<HTML>(block(at - 1), block(at), block(at + n - 1), first, last)
+        starts64::<HTML>(&s[at - 1..at + 63 + n], n, first, last)
     } else {
         // Zero-padded: a NUL is in no name and begins nothing.
         let mut buf = [0u8; 64 + 1 + crate::id::MAX_NAME_LEN];
@@ -416,23 +415,18 @@ pub fn name_starts<const HTML: bool>(s: &[u8], at: usize, name: &[u8]) -> (u64, 
         let to = s.len().min(at + 63 + n);
         let lead = usize::from(at == 0);
         buf[lead..lead + to - from].copy_from_slice(&s[from..to]);
-        let block = |from: usize| -> &[u8; 64] { buf[from..from + 64].try_into().expect("64") };
-        starts64::<HTML>(block(0), block(1), block(n), first, last)
+        starts64::<HTML>(&buf[..64 + n], n, first, last)
     }
 }
 
+/// [`name_starts`] over `w`: the byte before the block, the block, and the
+/// `n - 1` bytes after it.
 #[inline]
-fn starts64<const HTML: bool>(
-    before: &[u8; 64],
-    at: &[u8; 64],
-    end: &[u8; 64],
-    first: u8,
-    last: u8,
-) -> (u64, u64) {
+fn starts64<const HTML: bool>(w: &[u8], n: usize, first: u8, last: u8) -> (u64, u64) {
+    let (before, at, end) = (&w[..64], &w[1..65], &w[n..n + 64]);
     let (mut any, mut judged) = ([0u8; 64], [0u8; 64]);
-    for i in 0..64 {
-        let p = before[i];
-        let placed = (at[i] == first) & (end[i] == last);
+    for (i, ((&p, &a), &e)) in before.iter().zip(at).zip(end).enumerate() {
+        let placed = (a == first) & (e == last);
         // Bitwise, not short-circuit, so that the loop vectorizes.
         let opens = (p == b'?')
             | (p == b'&')
