@@ -409,10 +409,11 @@ impl Patterns {
             let short = region.len() < crate::swar::SHORT;
             let mut from = 0;
             // After a match found within NEAR bytes of the one before
-            // (matches packed close: pages built to be slow), the next ones are found 64 bytes at a time: every candidate of a
-            // block at once, of which only those whose byte before can
-            // begin something judged are looked at. A block without the
-            // name more than once goes back to the SIMD search.
+            // (matches packed close: pages built to be slow), the next ones
+            // are found 64 bytes at a time: every candidate of a block at
+            // once, of which only those whose byte before can begin
+            // something judged are looked at. A block holding the name
+            // fewer than twice goes back to the SIMD search.
             let mut packed = false;
             // The candidates of the block at `block` not yet looked at.
             let (mut bits, mut block) = (0u64, 0);
