@@ -96,12 +96,6 @@ impl<'a> Choice<'a> {
     }
 }
 
-/// Most ids one response records (`learn=all`). A page carries its own
-/// session and perhaps a few more; one that reflects user content can
-/// carry a new id every few bytes, each a table write: after this many the
-/// scan ends, as at `max_scan=`.
-pub const MAX_RECORDS: u16 = 32;
-
 /// What a request brings to the learning of its response's ids.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Learning {
@@ -111,8 +105,6 @@ pub struct Learning {
     pub known: bool,
     /// Key of the last id recorded from this response.
     pub last: u64,
-    /// Ids recorded from this response.
-    pub records: u16,
 }
 
 /// What one id found in a response teaches.
@@ -130,8 +122,6 @@ pub enum Step {
     Own,
     /// A session to record for the server that answered.
     Record,
-    /// A new id after [`MAX_RECORDS`]: not recorded, and the scan ends.
-    Enough,
 }
 
 impl Learning {
@@ -145,18 +135,10 @@ impl Learning {
             } else {
                 Step::Echo
             }
-        } else if self.records >= MAX_RECORDS {
-            Step::Enough
         } else {
             self.last = key;
-            self.records += 1;
             Step::Record
         }
-    }
-
-    /// Whether the response has recorded [`MAX_RECORDS`] ids.
-    pub fn is_full(&self) -> bool {
-        self.records >= MAX_RECORDS
     }
 }
 
@@ -272,37 +254,11 @@ mod tests {
             let mut l = Learning {
                 own,
                 known,
-                ..Learning::default()
+                last: 0,
             };
             let got: Vec<Step> = keys.iter().map(|&k| l.step(k)).collect();
             assert_eq!(got, want, "own {own} known {known} keys {keys:?}");
         }
-    }
-
-    #[test]
-    fn a_response_records_a_bounded_number_of_ids() {
-        // Ids alternating (each differs from the last) past the bound; the
-        // request's own id and repeats still answer as before.
-        let mut l = Learning {
-            own: 1,
-            known: true,
-            ..Learning::default()
-        };
-        let steps: Vec<Step> = (0..100u64).map(|i| l.step(2 + i % 2)).collect();
-        let recorded = steps.iter().filter(|&&s| s == Step::Record).count();
-        assert_eq!(recorded, usize::from(MAX_RECORDS));
-        assert!(steps[..usize::from(MAX_RECORDS)]
-            .iter()
-            .all(|&s| s == Step::Record));
-        // The first new id past the bound ends the scan (a repeat of the
-        // last recorded one still answers Repeat).
-        assert_eq!(steps[usize::from(MAX_RECORDS)], Step::Enough);
-        assert!(steps[usize::from(MAX_RECORDS)..]
-            .iter()
-            .all(|&s| s == Step::Enough || s == Step::Repeat));
-        assert!(l.is_full());
-        assert_eq!(l.step(1), Step::Own);
-        assert_eq!(l.step(l.last), Step::Repeat);
     }
 
     #[test]

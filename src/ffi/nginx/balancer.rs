@@ -341,7 +341,7 @@ unsafe extern "C" fn init_peer(
             ctx.learning = Learning {
                 own: chosen.key,
                 known: status == Status::Hit,
-                ..Learning::default()
+                last: 0,
             };
             ngx::ngx_log_debug!(
                 (*(*r).connection).log,
