@@ -347,7 +347,9 @@ impl Patterns {
                 let after = m + name.len();
                 let id = match region.get(after) {
                     Some(b'=') if url => {
-                        if recent.repeats(&region[after + 1..]) {
+                        // In a token already judged to teach nothing, or
+                        // a repeat of the last id.
+                        if m < judged.skip_to || recent.repeats(&region[after + 1..]) {
                             return Flow::Continue(());
                         }
                         self.link_at(mode, region, m, name.len(), host, judged)
@@ -423,8 +425,7 @@ impl Patterns {
                 let m = if bits != 0 {
                     let m = block + bits.trailing_zeros() as usize;
                     bits &= bits - 1;
-                    // Past a token or tag already judged.
-                    if m < judged.skip_to || !crate::swar::starts_with(&region[m..], name, head) {
+                    if !crate::swar::starts_with(&region[m..], name, head) {
                         continue;
                     }
                     m
@@ -461,9 +462,8 @@ impl Patterns {
                 last = m;
                 // The single call, so that it is inlined.
                 at(m, &mut judged)?;
-                // Past the match (and its block), and past a token or tag
-                // already judged.
-                from = from.max(m + 1).max(judged.skip_to);
+                // Past the match (and its block).
+                from = from.max(m + 1);
             }
         }
         Flow::Continue(())
@@ -673,9 +673,13 @@ struct Judged {
     /// `>` once found (0: none).
     tag_open: Option<usize>,
     tag_end: usize,
-    /// Matches before this need no judging: they fall in a token that
-    /// teaches nothing (a token is never split between regions, so this
-    /// holds however the body is cut).
+    /// Link parameters before this need no judging: they fall in a token
+    /// that teaches nothing (a token is never split between regions, so
+    /// this holds however the body is cut). Only links: whether a link
+    /// match was judged at all depends on the last id reported, which
+    /// depends on where buffers end, so nothing else may depend on it (a
+    /// JSON member or form field in the same token is judged as if the
+    /// link were not there).
     skip_to: usize,
     /// The delimiters of the region's 64-byte blocks read last (block
     /// index + 1, 0: none; and a bit per byte), four slots by index: token
@@ -1103,9 +1107,15 @@ impl<S: CarryStore> Scanner<S> {
                     }
                     self.finish(p, host, found)?;
                     // Past a comma: only a token's end knows it is one
-                    // (other delimiters are one on their own).
-                    let skip = usize::from(self.mode == Mode::Text && chunk[head] == b',');
-                    chunk = &chunk[head + skip..];
+                    // (other delimiters are one on their own). Read in
+                    // place it would end a member whose name ended the
+                    // token (`"sid",:"X"` is none): so it does here.
+                    if self.mode == Mode::Text && chunk[head] == b',' {
+                        self.recent.json = Json::None;
+                        chunk = &chunk[head + 1..];
+                    } else {
+                        chunk = &chunk[head..];
+                    }
                     break;
                 }
             }
@@ -1453,6 +1463,20 @@ mod tests {
             "c".repeat(MAX_TOKEN)
         );
         assert_eq!(scan_all_ways(&p, page.as_bytes()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn what_a_link_verdict_skips_is_only_links() {
+        // A link parameter repeating the last id is skipped unjudged, and
+        // the adapter keeps no last id between in-place buffers: judged or
+        // not, it must not hide the JSON member after it in its token.
+        let p = patterns(&["sid"]);
+        let body = b"\"sid\":\"a\"b\n&sid=a&,\"sid\":\"ad\":\"x";
+        assert_eq!(scan_all_ways(&p, body), vec!["a", "ad"]);
+        // A comma after a key's closing quote ends the member, wherever
+        // the buffers end around it.
+        let text = br#"{"sid",:"b"} {"sid" ,"sid":"c"}"#;
+        assert_eq!(scan_all_ways_mode(&p, Mode::Text, text), vec!["c"]);
     }
 
     #[test]
