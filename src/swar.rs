@@ -171,7 +171,7 @@ pub const AFTER_DELIMITER: [u8; 2] = [b' ', b' '];
 /// is white space (or another control), `:` or `,`, a bracket, a brace or
 /// an angle bracket.
 #[inline]
-pub fn opens_string(c: u8) -> bool {
+fn opens_string(c: u8) -> bool {
     c <= b' ' || matches!(c, b':' | b',' | b'<' | b'>' | b'[' | b']' | b'{' | b'}')
 }
 
