@@ -200,9 +200,9 @@ my $front_conf = front_head($MODULE) . <<"CONF";
     upstream sticky_sync { sticky_session name=sid zone=bench_sync:16m $sync; $servers }
     # Teachers: the same zones and servers, learning every id of a page, to
     # fill the tables with 100,000 sessions before the hit path is measured.
-    upstream teach     { sticky_session name=sid zone=bench:16m learn=all max_scan=8m; $servers }
-    upstream teach_zk  { zone teach_zk 64k; sticky_session name=sid zone=bench_zk:16m learn=all max_scan=8m; $servers keepalive 16; }
-    upstream teach_sync { sticky_session name=sid zone=bench_sync:16m learn=all max_scan=8m $sync; $servers }
+    upstream teach     { sticky_session name=sid zone=bench:16m learn=all max_learn=1000000 max_scan=8m; $servers }
+    upstream teach_zk  { zone teach_zk 64k; sticky_session name=sid zone=bench_zk:16m learn=all max_learn=1000000 max_scan=8m; $servers keepalive 16; }
+    upstream teach_sync { sticky_session name=sid zone=bench_sync:16m learn=all max_learn=1000000 max_scan=8m $sync; $servers }
 $front_servers
     server {
         listen 127.0.0.1:$port{FRONT} backlog=4096;
@@ -465,7 +465,7 @@ if (!$ENV{BENCH_NO_STALL}) {
     my $conf = sub {
         my ($every) = @_;
         write_conf("$dir/stall/nginx.conf", front_head($MODULE) . <<"CONF");
-    upstream st { sticky_session name=sid zone=stall:64m state=$dir/stall/table save_every=$every learn=all max_scan=8m; $servers }
+    upstream st { sticky_session name=sid zone=stall:64m state=$dir/stall/table save_every=$every learn=all max_learn=1000000 max_scan=8m; $servers }
     server { listen 127.0.0.1:$sp backlog=4096;
              location = /status { sticky_session_status; }
              location / { proxy_pass http://st; } }

@@ -54,7 +54,7 @@ http {
         server 127.0.0.1:%%PORT_PERL%% max_fails=1 fail_timeout=1s;
     }
     upstream small {
-        sticky_session name=sid zone=small:32k learn=all;   # pages of many ids fill it
+        sticky_session name=sid zone=small:32k learn=all max_learn=100000;   # pages of many ids fill it
         server 127.0.0.1:%%PORT_PERL%%;
     }
     map $arg_sid $sid { "" $request_id; default $arg_sid; }

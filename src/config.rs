@@ -14,6 +14,11 @@ pub const MIN_ZONE_SIZE: usize = 32 * 1024;
 /// given: far past where pages hand out their session, and a bound on what
 /// one hostile response can cost a worker.
 pub const DEFAULT_MAX_SCAN: usize = 1024 * 1024;
+/// Ids one response records with `learn=all` when `max_learn=` is not given:
+/// a page carries its own session and perhaps a few more, while one that
+/// reflects user content can carry a new id every few bytes, each a table
+/// write (and a sync publish).
+pub const DEFAULT_MAX_LEARN: u32 = 32;
 /// At most this many `lookup=` sources and `types=` entries.
 pub const MAX_LIST: usize = 8;
 /// Longest `types=` entry.
@@ -107,6 +112,8 @@ pub struct Directive<'a> {
     pub learn: Learn,
     /// `max_scan=`: body bytes scanned per response, after inflating.
     pub max_scan: usize,
+    /// `max_learn=`: ids one response records with `learn=all`.
+    pub max_learn: u32,
     /// `route=suffix:SEP|prefix:SEP`: where ids carry the issuing server's route.
     pub route: Option<crate::route::RouteSpec>,
     /// `balance=sessions`: new sessions go to the server with the fewest
@@ -181,6 +188,8 @@ pub enum ConfigError {
     InvalidLearn(String),
     /// `max_scan=` not a size of at least 1k.
     InvalidMaxScan(String),
+    /// `max_learn=` not a positive number, or without `learn=all`.
+    InvalidMaxLearn(String),
     /// `route=` other than `suffix:SEP` / `prefix:SEP`.
     InvalidRoute(String),
     /// `balance=` other than round_robin/sessions.
@@ -235,6 +244,11 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidMaxScan(p) => {
                 write!(f, "invalid max_scan \"{p}\" (a size of at least 1k)")
             }
+            ConfigError::InvalidMaxLearn(p) => write!(
+                f,
+                "invalid max_learn \"{p}\" (a number from 1 to {}, with \"learn=all\")",
+                u32::MAX
+            ),
             ConfigError::InvalidRoute(p) => write!(
                 f,
                 "invalid route \"{p}\" (\"suffix:SEP\" or \"prefix:SEP\", SEP one punctuation character)"
@@ -269,6 +283,7 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
     let mut state = None;
     let mut learn = None;
     let mut max_scan = None;
+    let mut max_learn = None;
     let mut save_every = None;
     let (mut sync, mut sync_key, mut sync_auth, mut sync_db) = (None, None, None, None);
     let mut balance = None;
@@ -440,11 +455,26 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
                     .filter(|&n| n >= 1024)
                     .ok_or_else(|| ConfigError::InvalidMaxScan(lossy(v)))?,
             );
+        } else if let Some(v) = arg.strip_prefix(b"max_learn=") {
+            if max_learn.is_some() {
+                return Err(ConfigError::Duplicate("max_learn"));
+            }
+            max_learn = Some(
+                core::str::from_utf8(v)
+                    .ok()
+                    .filter(|d| d.bytes().all(|c| c.is_ascii_digit()))
+                    .and_then(|d| d.parse::<u32>().ok())
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| ConfigError::InvalidMaxLearn(lossy(v)))?,
+            );
         } else {
             return Err(ConfigError::InvalidParameter(lossy(arg)));
         }
     }
 
+    if let (Some(n), false) = (max_learn, learn == Some(Learn::All)) {
+        return Err(ConfigError::InvalidMaxLearn(n.to_string()));
+    }
     if let (Some(t), None) = (save_every, state) {
         return Err(ConfigError::InvalidSaveEvery(t.to_string()));
     }
@@ -495,6 +525,7 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
         state,
         learn: learn.unwrap_or_default(),
         max_scan: max_scan.unwrap_or(DEFAULT_MAX_SCAN),
+        max_learn: max_learn.unwrap_or(DEFAULT_MAX_LEARN),
         save_every: save_every.unwrap_or(crate::state::DEFAULT_SAVE_EVERY),
         create,
         balance_sessions: balance.unwrap_or(false),
@@ -652,6 +683,13 @@ mod tests {
         assert_eq!((d.max_age, d.state), (0, None));
         assert_eq!(d.max_scan, DEFAULT_MAX_SCAN);
         assert_eq!(parse(&args("max_scan=64k")).unwrap().max_scan, 64 << 10);
+        assert_eq!(d.max_learn, DEFAULT_MAX_LEARN);
+        assert_eq!(
+            parse(&args("learn=all max_learn=100000"))
+                .unwrap()
+                .max_learn,
+            100_000
+        );
         let d = parse(&args("name=id:connectionToken name=sid")).unwrap();
         assert_eq!(d.names.iter().collect::<Vec<_>>(), vec![&b"id"[..], b"sid"]);
         assert_eq!(
@@ -826,6 +864,27 @@ mod tests {
             ),
             ("max_scan=lots", "invalid max_scan \"lots\" (a size of at least 1k)"),
             ("max_scan=1m max_scan=2m", "duplicate \"max_scan\" parameter"),
+            (
+                "learn=all max_learn=0",
+                "invalid max_learn \"0\" (a number from 1 to 4294967295, with \"learn=all\")",
+            ),
+            (
+                "learn=all max_learn=+5",
+                "invalid max_learn \"+5\" (a number from 1 to 4294967295, with \"learn=all\")",
+            ),
+            (
+                "learn=all max_learn=4294967296",
+                "invalid max_learn \"4294967296\" (a number from 1 to 4294967295, with \"learn=all\")",
+            ),
+            (
+                "max_learn=100",
+                "invalid max_learn \"100\" (a number from 1 to 4294967295, with \"learn=all\")",
+            ),
+            (
+                "learn=first max_learn=100",
+                "invalid max_learn \"100\" (a number from 1 to 4294967295, with \"learn=all\")",
+            ),
+            ("learn=all max_learn=5 max_learn=6", "duplicate \"max_learn\" parameter"),
             (
                 "name=a name=b name=c name=d name=e name=f name=g name=h name=i",
                 "too many \"name\" parameters (at most 8)",

@@ -97,7 +97,7 @@ impl<'a> Choice<'a> {
 }
 
 /// What a request brings to the learning of its response's ids.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Learning {
     /// Key of the request's own id; 0 when it carried none.
     pub own: u64,
@@ -105,6 +105,10 @@ pub struct Learning {
     pub known: bool,
     /// Key of the last id recorded from this response.
     pub last: u64,
+    /// Ids this response may still record (`max_learn=`): a page carries its
+    /// own session and perhaps a few more, while one that reflects user
+    /// content can carry a new id every few bytes, each a table write.
+    pub left: u32,
 }
 
 /// What one id found in a response teaches.
@@ -122,9 +126,23 @@ pub enum Step {
     Own,
     /// A session to record for the server that answered.
     Record,
+    /// A new id once the response has recorded its share: not recorded, and
+    /// the scan ends, as at `max_scan=`.
+    Enough,
 }
 
 impl Learning {
+    /// The learning of a response to a request whose own id has key `own`
+    /// (0: none), known to the table or not, that may record `max` ids.
+    pub fn new(own: u64, known: bool, max: u32) -> Self {
+        Learning {
+            own,
+            known,
+            last: 0,
+            left: max,
+        }
+    }
+
     /// Judges the id whose key is `key`; a `Record` becomes the last id.
     pub fn step(&mut self, key: u64) -> Step {
         if key == self.last {
@@ -135,10 +153,18 @@ impl Learning {
             } else {
                 Step::Echo
             }
+        } else if self.left == 0 {
+            Step::Enough
         } else {
             self.last = key;
+            self.left -= 1;
             Step::Record
         }
+    }
+
+    /// Whether the response has recorded all the ids it may.
+    pub fn is_full(&self) -> bool {
+        self.left == 0
     }
 }
 
@@ -251,14 +277,52 @@ mod tests {
             ),
         ];
         for (own, known, keys, want) in cases {
-            let mut l = Learning {
-                own,
-                known,
-                last: 0,
-            };
+            let mut l = Learning::new(own, known, u32::MAX);
             let got: Vec<Step> = keys.iter().map(|&k| l.step(k)).collect();
             assert_eq!(got, want, "own {own} known {known} keys {keys:?}");
         }
+    }
+
+    #[test]
+    fn a_response_records_a_bounded_number_of_ids() {
+        // Ids alternating (each differs from the last) past the bound; the
+        // request's own id and repeats still answer as before.
+        for max in [1u32, 2, 32] {
+            let mut l = Learning::new(1, true, max);
+            let steps: Vec<Step> = (0..100u64).map(|i| l.step(2 + i % 2)).collect();
+            let max = max as usize;
+            let recorded = steps.iter().filter(|&&s| s == Step::Record).count();
+            assert_eq!(recorded, max);
+            assert!(steps[..max].iter().all(|&s| s == Step::Record));
+            // The first new id past the bound ends the scan (a repeat of the
+            // last recorded one still answers Repeat).
+            assert_eq!(steps[max], Step::Enough);
+            assert!(steps[max..]
+                .iter()
+                .all(|&s| s == Step::Enough || s == Step::Repeat));
+            assert!(l.is_full());
+            assert_eq!(l.step(1), Step::Own);
+            assert_eq!(l.step(l.last), Step::Repeat);
+        }
+        // Repeats and the own id do not use up the share.
+        let mut l = Learning::new(1, true, 2);
+        let steps: Vec<Step> = [2u64, 2, 1, 2, 3, 3, 1, 4]
+            .iter()
+            .map(|&k| l.step(k))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                Step::Record,
+                Step::Repeat,
+                Step::Own,
+                Step::Repeat,
+                Step::Record,
+                Step::Repeat,
+                Step::Own,
+                Step::Enough
+            ]
+        );
     }
 
     #[test]

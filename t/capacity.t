@@ -15,12 +15,12 @@ $t->write_config(<<'CONF');
 http {
     access_log off;
     upstream big {
-        sticky_session name=sid zone=big:1m learn=all max_scan=4m;
+        sticky_session name=sid zone=big:1m learn=all max_learn=1000000 max_scan=4m;
         server 127.0.0.1:%%PORT_PERL%%;
         server 127.0.0.1:%%PORT_B1%%;
     }
     upstream small {
-        sticky_session name=sid zone=small:32k learn=all max_scan=4m;
+        sticky_session name=sid zone=small:32k learn=all max_learn=1000000 max_scan=4m;
         server 127.0.0.1:%%PORT_PERL%%;
         server 127.0.0.1:%%PORT_B1%%;
     }

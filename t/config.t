@@ -36,6 +36,7 @@ my $version = StickyTest->new->nginx_version;
 my @good = (
     'sticky_session;',
     'sticky_session name=PHPSESSID name=sid zone=web:64k timeout=30m max_id_len=64;',
+    'sticky_session learn=all max_learn=1000;',
     "sticky_session; keepalive 16;",
     "zone peers 64k; sticky_session;",
     # A balancer written first places the requests without a live session.
@@ -59,6 +60,8 @@ my @bad = (
     ['sticky_session timeout=soon;', qr/invalid timeout "soon"/],
     ['sticky_session name=a&b;', qr/invalid name "a&b"/],
     ['sticky_session max_id_len=0;', qr/invalid max_id_len "0"/],
+    ['sticky_session max_learn=64;',
+        qr/"sticky_session" directive invalid max_learn "64" \(a number from 1 to 4294967295, with "learn=all"\) in nginx.conf:LINE/],
     ['sticky_session; sticky_session;', qr/"sticky_session" directive is duplicate in nginx.conf:LINE/],
     ['sticky_session; least_conn;', qr/is overridden by a load balancing method specified after it/],
 );

@@ -25,10 +25,17 @@ http {
         server 127.0.0.1:%%PORT_PERL%%;
         server 127.0.0.1:%%PORT_B2%%;
     }
+    upstream more {
+        sticky_session name=sid zone=more:64k learn=all max_learn=150;
+        server 127.0.0.1:%%PORT_PERL%%;
+        server 127.0.0.1:%%PORT_B2%%;
+    }
     server {
         listen 127.0.0.1:%%PORT_FRONT%%;
+        location /more/ { proxy_pass http://more/; add_header X-Sticky $sticky_session_status always; }
         location / { proxy_pass http://first; add_header X-Sticky $sticky_session_status always; }
         location /all/ { proxy_pass http://all/; add_header X-Sticky $sticky_session_status always; }
+        location = /status { sticky_session_status; }
     }
     server { listen 127.0.0.1:%%PORT_B2%%; default_type text/html;
              location / { return 200 "backend=b2\n"; } }
@@ -43,7 +50,10 @@ $t->backend($t->port('PERL'), sub {
     my ($method, $uri) = @_;
     $n++;
     my ($head, $body) = ('', "backend=perl\n");
-    if ($uri =~ m{^/cookie}) {
+    if ($uri =~ m{^/many}) {
+        # A page reflecting content: 200 distinct same-site ids.
+        $body .= join '', map { "<a href=\"/m?sid=M${n}x$_\">m</a>\n" } 1 .. 200;
+    } elsif ($uri =~ m{^/cookie}) {
         # Set-Cookie teaches C; the body's D is not read.
         $head = "Set-Cookie: sid=C$n; Path=/\r\n";
         $body .= "<a href=\"/d?sid=D$n\">d</a>\n";
@@ -123,6 +133,32 @@ for my $gz ('', 'gz') {
     ($own) = plain(page('/all/')) =~ /sid=(A\d+)/;
     ($next) = plain(page("/all/p?sid=$own")) =~ /sid=(B\d+)/;
     is(routes('/all/', $next), 4, 'learn=all: the new id after the own id is learned');
+}
+
+# learn=all records at most 32 ids of one response (a page reflecting
+# user content may carry thousands, each a table write); the rest of the
+# page is passed on unread.
+{
+    my $limited = sub { StickyTest::body($t->get('/status')) =~ /"all":\{[^}]*"scan_limited":(\d+)/ ? $1 : -1 };
+    is($limited->(), 0, 'no scan stopped yet');
+    my $body = plain(page('/all/many'));
+    my @ids = $body =~ /sid=(M\d+x\d+)/g;
+    is(scalar @ids, 200, 'the page with 200 ids is passed on whole');
+    is(status("/all/x?sid=$ids[0]") . ' ' . status("/all/x?sid=$ids[31]"), 'HIT HIT',
+        'learn=all: the first 32 ids are learned');
+    is(status("/all/x?sid=$ids[32]") . ' ' . status("/all/x?sid=$ids[199]"), 'MISS MISS',
+        'learn=all: the ids after them are not');
+    is($limited->(), 1, 'the stopped scan is counted as scan_limited');
+}
+
+# max_learn= raises (or lowers) the share.
+{
+    my @ids = plain(page('/more/many')) =~ /sid=(M\d+x\d+)/g;
+    is(scalar @ids, 200, 'max_learn=150: the page is passed on whole');
+    is(status("/more/x?sid=$ids[32]") . ' ' . status("/more/x?sid=$ids[149]"), 'HIT HIT',
+        'max_learn=150: the first 150 ids are learned');
+    is(status("/more/x?sid=$ids[150]") . ' ' . status("/more/x?sid=$ids[199]"), 'MISS MISS',
+        'max_learn=150: the ids after them are not');
 }
 
 # Headers come first: a Set-Cookie id is the response's id.

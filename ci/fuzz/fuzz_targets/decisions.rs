@@ -64,15 +64,24 @@ fuzz_target!(|data: &[u8]| {
     // What a response's ids teach: keys from the input, the request's own
     // key from the header bytes.
     let own = u64::from(head[2] % 8);
-    let mut l = Learning { own, known: head[3] & 1 == 1, last: 0 };
+    // The response's share (max_learn=) from the header bytes too.
+    let max = u32::from((head[1] >> 1) & 15) + 1;
+    let mut l = Learning::new(own, head[3] & 1 == 1, max);
+    let mut records = 0;
     for &b in rest {
         let key = u64::from(b % 8);
         let before = l.last;
         match l.step(key) {
-            Step::Record => assert!(key != own && key != before),
+            Step::Record => {
+                assert!(key != own && key != before);
+                records += 1;
+            }
             Step::Echo => assert!(key == own && !l.known),
             Step::Own => assert!(key == own && l.known),
             Step::Repeat => assert_eq!(key, before),
+            // A new id once the response has recorded its share.
+            Step::Enough => assert!(key != own && key != before && records == max),
         }
+        assert!(records <= max);
     }
 });

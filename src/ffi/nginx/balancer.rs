@@ -296,7 +296,7 @@ unsafe extern "C" fn init_peer(
                 conf: scf,
                 id: ngx_str_t::empty(),
                 status: Status::None,
-                learning: Learning::default(),
+                learning: Learning::new(0, false, scf.max_learn),
                 target: 0,
                 served: None,
                 scan: None,
@@ -338,11 +338,7 @@ unsafe extern "C" fn init_peer(
             };
             ctx.status = status;
             ctx.target = target.unwrap_or(0);
-            ctx.learning = Learning {
-                own: chosen.key,
-                known: status == Status::Hit,
-                last: 0,
-            };
+            ctx.learning = Learning::new(chosen.key, status == Status::Hit, scf.max_learn);
             ngx::ngx_log_debug!(
                 (*(*r).connection).log,
                 "sticky_session: id lookup {} server {:08x}",

@@ -43,6 +43,8 @@ pub struct SrvConf {
     pub learn: Learn,
     /// Body bytes scanned per response, after inflating (`max_scan=`).
     pub max_scan: usize,
+    /// Ids one response records with `learn=all` (`max_learn=`).
+    pub max_learn: u32,
     /// Each configured peer's address and identity, primary and backup
     /// lists (see `balancer::peer_ids`).
     pub peer_ids: [Vec<(usize, u32)>; 2],
@@ -84,6 +86,7 @@ impl Default for SrvConf {
             types: Types::default(),
             learn: Learn::First,
             max_scan: config::DEFAULT_MAX_SCAN,
+            max_learn: config::DEFAULT_MAX_LEARN,
             peer_ids: [Vec::new(), Vec::new()],
             original_init_peer: None,
             inner_init_upstream: None,

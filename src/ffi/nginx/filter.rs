@@ -268,6 +268,11 @@ unsafe fn learn_from_body(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) {
             let last = (*b).last_buf() != 0 || (ctx.body_left == 0 && ctx.inflater.is_null());
             match scan_buffer(r, ctx, scf, patterns, mode, host, log, data, last) {
                 Ok(Flow::Continue(())) if !last => continue,
+                // learn=all: a new id after the response's share.
+                Ok(Flow::Break(())) if ctx.learning.is_full() => {
+                    ngx::ngx_log_debug!(log, "sticky_session: body scan stopped, ids recorded");
+                    count(scf, |s| &s.scan_limited);
+                }
                 // The body ended, or (learn=first) it taught its id.
                 Ok(_) => {}
                 Err(Stop::Budget) => {
@@ -477,6 +482,7 @@ fn learn(ctx: &mut RequestCtx, scf: &SrvConf, log: *mut ngx_log_t, id: &[u8]) ->
     match ctx.learning.step(key) {
         Step::Repeat | Step::Echo => Flow::Continue(()),
         Step::Own => after_id(scf.learn),
+        Step::Enough => Flow::Break(()),
         Step::Record => {
             let outcome = zone.learn(&table, log, key, served, scf.expiry, Bind::Keep);
             if outcome != Learned::Kept {

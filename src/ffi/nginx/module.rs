@@ -129,7 +129,7 @@ unsafe extern "C" fn create_srv_conf(cf: *mut ngx_conf_t) -> *mut c_void {
 
 /// `sticky_session [name=NAME]... [zone=NAME:SIZE] [timeout=TIME] [max_age=TIME]
 /// [max_id_len=N] [lookup=SOURCE,...] [types=MIME,...] [learn=first|all]
-/// [max_scan=SIZE] [fallback=on|off] [state=FILE];` (parsed by
+/// [max_scan=SIZE] [max_learn=N] [fallback=on|off] [state=FILE];` (parsed by
 /// [`config::parse`]; the README documents each parameter).
 unsafe extern "C" fn sticky_session(
     cf: *mut ngx_conf_t,
@@ -329,6 +329,7 @@ unsafe extern "C" fn sticky_session(
             scf.strict = d.strict;
             scf.learn = d.learn;
             scf.max_scan = d.max_scan;
+            scf.max_learn = d.max_learn;
             scf.balance_sessions = d.balance_sessions;
             scf.inner_init_upstream = inner;
             scf.route = d.route;
