@@ -1,6 +1,6 @@
 # sticky_session: `make` builds, `make run` starts the demo, `make test` runs every check.
 
-DEBIAN_PACKAGES := libclang-dev libpcre2-dev libssl-dev zlib1g-dev gcc g++ make perl pkg-config curl dnsmasq-base openssl redis-server redis-sentinel redis-tools brotli zstd
+DEBIAN_PACKAGES := libclang-dev libpcre2-dev libssl-dev zlib1g-dev gcc g++ make perl pkg-config curl dnsmasq-base openssl redis-server redis-sentinel redis-tools brotli zstd php-cgi
 
 .PHONY: all build deps run test unit prove dynamic static capi header header-check debian bench bench-sync bench-core matrix matrix-smoke deb deb-test fuzz fuzz-smoke chaos chaos-smoke memcheck clean
 

@@ -451,6 +451,24 @@ sub backend {
     return $pid;
 }
 
+# Starts a program the test needs (a FastCGI server, say) with its output in
+# logs/$name.log; it is stopped (KILL) with the backends. Waits for
+# 127.0.0.1:$opt{port} to accept when given.
+sub spawn {
+    my ($self, $name, $cmd, %opt) = @_;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>>', "$self->{dir}/logs/$name.log";
+        open STDERR, '>&', \*STDOUT;
+        %ENV = (%ENV, %{ $opt{env} || {} });
+        exec @$cmd;
+        die "$cmd->[0]: $!";
+    }
+    push @{ $self->{backends} }, $pid;
+    $self->wait_port($opt{port}) if $opt{port};
+    return $pid;
+}
+
 package StickyTest::Conn;
 
 # HTTP/1.1 on one connection: each response is read to its end (by
