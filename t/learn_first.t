@@ -53,6 +53,9 @@ $t->backend($t->port('PERL'), sub {
     if ($uri =~ m{^/many}) {
         # A page reflecting content: 200 distinct same-site ids.
         $body .= join '', map { "<a href=\"/m?sid=M${n}x$_\">m</a>\n" } 1 .. 200;
+    } elsif ($uri =~ m{^/setcookies}) {
+        # As many ids in headers: 40 Set-Cookie lines.
+        $head = join '', map { "Set-Cookie: sid=H${n}x$_; Path=/\r\n" } 1 .. 40;
     } elsif ($uri =~ m{^/cookie}) {
         # Set-Cookie teaches C; the body's D is not read.
         $head = "Set-Cookie: sid=C$n; Path=/\r\n";
@@ -149,6 +152,12 @@ for my $gz ('', 'gz') {
     is(status("/all/x?sid=$ids[32]") . ' ' . status("/all/x?sid=$ids[199]"), 'MISS MISS',
         'learn=all: the ids after them are not');
     is($limited->(), 1, 'the stopped scan is counted as scan_limited');
+    # The share counts ids from headers too.
+    my @cookies = page('/all/setcookies') =~ /^Set-Cookie: sid=(H\d+x\d+)/mg;
+    is(scalar @cookies, 40, 'the response with 40 Set-Cookie ids is passed on whole');
+    is(status("/all/x?sid=$cookies[31]") . ' ' . status("/all/x?sid=$cookies[32]"), 'HIT MISS',
+        'learn=all: the first 32 ids of the headers are learned, not the 33rd');
+    is($limited->(), 2, 'and it is counted as scan_limited');
 }
 
 # max_learn= raises (or lowers) the share.

@@ -114,7 +114,9 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
                 })
             });
             if flow.is_break() {
-                // learn=first, and the headers taught the response's id.
+                // learn=first, and the headers taught the response's id; or
+                // learn=all, and they used up the response's share.
+                count_if_limited(ctx, scf, log);
                 return;
             }
         }
@@ -122,6 +124,7 @@ unsafe fn learn_from_headers(r: *mut ngx_http_request_t) {
         for &index in &scf.create {
             if let Some(id) = variable_id(r, index, scf.max_id_len) {
                 if learn(ctx, scf, log, id).is_break() {
+                    count_if_limited(ctx, scf, log);
                     return;
                 }
             }
@@ -191,6 +194,18 @@ unsafe fn free_inflater(slot: *mut *mut Inflater) {
 fn count(scf: &SrvConf, counter: impl FnOnce(&Stats) -> &AtomicU64) {
     if let Some(table) = scf.zone_ctx().and_then(|z| z.table()) {
         counter(table.stats()).fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Counts a response whose learning stopped because it recorded its share
+/// of ids (`learn=all`, `max_learn=`), as `scan_limited`.
+fn count_if_limited(ctx: &RequestCtx, scf: &SrvConf, log: *mut ngx_log_t) {
+    if ctx.learning.is_full() {
+        ngx::ngx_log_debug!(
+            log,
+            "sticky_session: learning stopped, max_learn ids recorded"
+        );
+        count(scf, |s| &s.scan_limited);
     }
 }
 
@@ -268,13 +283,11 @@ unsafe fn learn_from_body(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) {
             let last = (*b).last_buf() != 0 || (ctx.body_left == 0 && ctx.inflater.is_null());
             match scan_buffer(r, ctx, scf, patterns, mode, host, log, data, last) {
                 Ok(Flow::Continue(())) if !last => continue,
-                // learn=all: a new id after the response's share.
-                Ok(Flow::Break(())) if ctx.learning.is_full() => {
-                    ngx::ngx_log_debug!(log, "sticky_session: body scan stopped, ids recorded");
-                    count(scf, |s| &s.scan_limited);
-                }
-                // The body ended, or (learn=first) it taught its id.
-                Ok(_) => {}
+                // learn=first taught its id, or (learn=all) a new id came
+                // after the response's share.
+                Ok(Flow::Break(())) => count_if_limited(ctx, scf, log),
+                // The body ended.
+                Ok(Flow::Continue(())) => {}
                 Err(Stop::Budget) => {
                     ngx::ngx_log_debug!(log, "sticky_session: body scan stopped at max_scan");
                     count(scf, |s| &s.scan_limited);
