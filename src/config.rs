@@ -459,21 +459,20 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
             if max_learn.is_some() {
                 return Err(ConfigError::Duplicate("max_learn"));
             }
-            max_learn = Some(
-                core::str::from_utf8(v)
-                    .ok()
-                    .filter(|d| d.bytes().all(|c| c.is_ascii_digit()))
-                    .and_then(|d| d.parse::<u32>().ok())
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| ConfigError::InvalidMaxLearn(lossy(v)))?,
-            );
+            let n = core::str::from_utf8(v)
+                .ok()
+                .filter(|d| d.bytes().all(|c| c.is_ascii_digit()))
+                .and_then(|d| d.parse::<u32>().ok())
+                .filter(|&n| n > 0)
+                .ok_or_else(|| ConfigError::InvalidMaxLearn(lossy(v)))?;
+            max_learn = Some((n, v));
         } else {
             return Err(ConfigError::InvalidParameter(lossy(arg)));
         }
     }
 
-    if let (Some(n), false) = (max_learn, learn == Some(Learn::All)) {
-        return Err(ConfigError::InvalidMaxLearn(n.to_string()));
+    if let (Some((_, v)), false) = (max_learn, learn == Some(Learn::All)) {
+        return Err(ConfigError::InvalidMaxLearn(lossy(v)));
     }
     if let (Some(t), None) = (save_every, state) {
         return Err(ConfigError::InvalidSaveEvery(t.to_string()));
@@ -525,7 +524,7 @@ pub fn parse<'a>(args: &[&'a [u8]]) -> Result<Directive<'a>, ConfigError> {
         state,
         learn: learn.unwrap_or_default(),
         max_scan: max_scan.unwrap_or(DEFAULT_MAX_SCAN),
-        max_learn: max_learn.unwrap_or(DEFAULT_MAX_LEARN),
+        max_learn: max_learn.map_or(DEFAULT_MAX_LEARN, |(n, _)| n),
         save_every: save_every.unwrap_or(crate::state::DEFAULT_SAVE_EVERY),
         create,
         balance_sessions: balance.unwrap_or(false),
@@ -875,6 +874,10 @@ mod tests {
             (
                 "learn=all max_learn=4294967296",
                 "invalid max_learn \"4294967296\" (a number from 1 to 4294967295, with \"learn=all\")",
+            ),
+            (
+                "max_learn=0100",
+                "invalid max_learn \"0100\" (a number from 1 to 4294967295, with \"learn=all\")",
             ),
             (
                 "max_learn=100",
