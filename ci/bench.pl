@@ -88,6 +88,15 @@ mkdir "$dir/html";
     printf $fh "<a href=\"/n?sid=known%06d\">%d</a>\n", $_, $_ for 1 .. 100_000;
     print $fh "</body></html>\n";
     close $fh;
+    # 64 KB of links alternating between two ids new in every response
+    # (ALTPH becomes the response's $request_id): with learn=all each link
+    # differs from the one before, a table write unless max_learn= stops it.
+    open $fh, '>', "$dir/html/alt64k.html" or die;
+    print $fh "<html><body>\n";
+    my $alt = '';
+    $alt .= "<a href=\"/a?sid=ALTPH-a\">a</a>\n<a href=\"/a?sid=ALTPH-b\">b</a>\n" while length $alt < 64 * 1024 - 100;
+    print $fh $alt, "</body></html>\n";
+    close $fh;
     # 50,000 links whose ids are new in every response (FILLPH becomes the
     # response's $request_id): fills a large zone 50,000 sessions at a time.
     open $fh, '>', "$dir/html/fill.html" or die;
@@ -127,6 +136,7 @@ http {
         location = /small.json { default_type text/plain; sub_filter_types text/plain; sub_filter SIDPLACEHOLDER \$request_id; }
         location = /learn.html { }
         location = /fill.html { sub_filter FILLPH \$request_id; sub_filter_once off; }
+        location = /alt64k.html { sub_filter ALTPH \$request_id; sub_filter_once off; }
         location = /setcookie { add_header Set-Cookie "sid=\$arg_id; Path=/"; return 200 "backend \$server_port\\n"; }
         location / { return 200 "backend \$server_port\\n"; }
     }
@@ -155,6 +165,9 @@ my @configs = (
     [learnphp64k   => '64 KB page, learning ?PHPSESSID=',  'learn_php', '', sub { '/php64k.html' }],
     [learnall64k   => '64 KB page, learn=all (every link)', 'learn_all', '', sub { '/page64k.html' }],
     [subfilter64k  => '64 KB page, sub_filter one string', 'rr',        "sub_filter 'Lorem' 'Ipsum';", sub { '/page64k.html' }],
+    [roundrobinalt64k => '64 KB of 2 ids alternating, round robin', 'rr', '', sub { '/alt64k.html' }],
+    [learnalt64k   => 'the same, learn=all (max_learn=32)', 'learn_alt', '', sub { '/alt64k.html' }],
+    [learnaltmax64k => 'the same, max_learn=1000000',      'learn_alt_max', '', sub { '/alt64k.html' }],
     [learnsmall    => 'small HTML page, learning ?sid=',   'learn',     '', sub { '/small.html' }],
     [learnjson     => 'JSON handshake, same size, "sid"',  'learn_json', '', sub { '/small.json' }],
     [rr_zk         => 'round robin, zone + keepalive',     'rr_zk',     '', $known],
@@ -194,6 +207,8 @@ my $front_conf = front_head($MODULE) . <<"CONF";
     upstream learn     { sticky_session name=sid zone=learn:16m; $servers }
     upstream learn_php { sticky_session name=PHPSESSID zone=learn_php:16m; $servers }
     upstream learn_all { sticky_session name=sid zone=learn_all:16m learn=all; $servers }
+    upstream learn_alt { sticky_session name=sid zone=learn_alt:16m learn=all; $servers }
+    upstream learn_alt_max { sticky_session name=sid zone=learn_alt_max:16m learn=all max_learn=1000000; $servers }
     upstream learn_json { sticky_session name=sid zone=learn_json:16m types=text/plain; $servers }
     upstream rr_zk     { zone rr_zk 64k; $servers keepalive 16; }
     upstream sticky_zk { zone sticky_zk 64k; sticky_session name=sid zone=bench_zk:16m; $servers keepalive 16; }
@@ -529,10 +544,10 @@ kill 'QUIT', $bpid if $bpid;
 sub median { my @s = sort { $a <=> $b } @_; @s ? $s[$#s / 2] : 0 }
 
 if (!$ONLY_STALL) {
-    printf "\n%-14s %-38s %14s %10s %10s\n", 'config', 'what', 'instr/request', 'req/s', 'p99 (us)';
+    printf "\n%-16s %-42s %14s %10s %10s\n", 'config', 'what', 'instr/request', 'req/s', 'p99 (us)';
     for my $c (@configs, @anchor) {
         my ($name, $what) = @$c;
-        printf "%-14s %-38s %14.0f %10s %10s\n", $name, $what, $ir{$name},
+        printf "%-16s %-42s %14.0f %10s %10s\n", $name, $what, $ir{$name},
             $wrk{$name} ? sprintf('%.0f', median(@{ $wrk{$name}{rps} })) : '-',
             $wrk{$name} ? sprintf('%.0f', median(@{ $wrk{$name}{p99} })) : '-';
     }
@@ -551,6 +566,8 @@ if (!$ONLY_STALL) {
         [learnphp64k_vs_roundrobin64k => 'learnphp64k', 'roundrobin64k'],
         [learnphp64k_vs_subfilter64k => 'learnphp64k', 'subfilter64k'],
         [learnall64k_vs_roundrobin64k => 'learnall64k', 'roundrobin64k'],
+        [learnalt64k_vs_roundrobinalt64k => 'learnalt64k', 'roundrobinalt64k'],
+        [learnaltmax64k_vs_roundrobinalt64k => 'learnaltmax64k', 'roundrobinalt64k'],
         [zone_keepalive_vs_plain => 'sticky_zk', 'rr_zk'],
         [json_handshake_vs_html_same_size => 'learnjson', 'learnsmall'],
         [hit_sync_vs_hit => 'sync_hit', 'hit'],
