@@ -1,8 +1,9 @@
 //! The state file: a table's live sessions on disk, so a restart or a binary
 //! upgrade loses none.
 //!
-//! Format (little-endian): magic `STKYSTAT`, format version (u32), layout
-//! version of the table (u32), the table's hash secret (2 × u64), the entry
+//! Format (little-endian): magic `STKYSTAT`, format version (u32), entry
+//! version of the table (u32, [`ENTRY_VERSION`]: what a key word and payload
+//! mean; the zone's header may change without it), the table's hash secret (2 × u64), the entry
 //! count (u64), then per entry the raw key word and payload (2 × u64), then a
 //! SipHash-1-3 checksum (u64) of everything before it. Like the zone, it holds
 //! keyed hashes only, never an id.
@@ -25,7 +26,7 @@ use std::path::Path;
 
 use siphasher::sip::SipHasher13;
 
-use crate::store::{Expiry, Table, WriteLock, LAYOUT_VERSION};
+use crate::store::{Expiry, Table, WriteLock, ENTRY_VERSION};
 
 /// First bytes of a state file.
 pub const MAGIC: [u8; 8] = *b"STKYSTAT";
@@ -47,7 +48,7 @@ pub enum StateError {
     Truncated,
     /// Not a state file.
     BadMagic,
-    /// Written by another format or table layout version.
+    /// Written by another format or entry version.
     Version(u32, u32),
     /// A symbolic link, FIFO, device or directory, not a regular file.
     NotRegular,
@@ -63,7 +64,7 @@ impl fmt::Display for StateError {
             StateError::BadMagic => write!(f, "not a sticky_session state file"),
             StateError::Version(fv, lv) => write!(
                 f,
-                "written by another version (format {fv}, layout {lv}; this build reads format {FORMAT_VERSION}, layout {LAYOUT_VERSION})"
+                "written by another version (format {fv}, entries {lv}; this build reads format {FORMAT_VERSION}, entries {ENTRY_VERSION})"
             ),
             StateError::Corrupt => write!(f, "checksum mismatch, file is corrupt"),
             StateError::NotRegular => write!(
@@ -112,7 +113,7 @@ pub fn encode(table: &Table<'_>, now: u32, exp: Expiry) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + entries.len() + 8);
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&LAYOUT_VERSION.to_le_bytes());
+    out.extend_from_slice(&ENTRY_VERSION.to_le_bytes());
     out.extend_from_slice(&secret[0].to_le_bytes());
     out.extend_from_slice(&secret[1].to_le_bytes());
     out.extend_from_slice(&((entries.len() / ENTRY_LEN) as u64).to_le_bytes());
@@ -187,7 +188,7 @@ pub fn decode(b: &[u8]) -> Result<Decoded<'_>, StateError> {
         return Err(StateError::Truncated);
     }
     let (fv, lv) = (u32_at(b, 8), u32_at(b, 12));
-    if fv != FORMAT_VERSION || lv != LAYOUT_VERSION {
+    if fv != FORMAT_VERSION || lv != ENTRY_VERSION {
         return Err(StateError::Version(fv, lv));
     }
     let count = u64_at(b, 32);
@@ -335,6 +336,41 @@ mod tests {
         for (p, want) in cases {
             assert_eq!(saves_periodically(p), want, "{p:?}");
         }
+    }
+
+    #[test]
+    fn files_of_earlier_releases_are_restored_and_other_entries_refused() {
+        // A file as releases before the zone header grew wrote it: format 1,
+        // then the table's layout version, 2, where the entry version is now.
+        let (h, s, lock) = (Header::default(), slots(8), Lock::default());
+        let t = Table::format(&h, &s, [11, 22]).unwrap();
+        let key = t.key(b"old-session");
+        t.learn(&lock, key, 5, 1000, EXP, Bind::Keep);
+        let mut entry = Vec::new();
+        t.for_each_entry(1000, EXP, |w, v| entry = [w, v].to_vec());
+        let file = |version: u32| {
+            let mut b = b"STKYSTAT".to_vec();
+            for w in [1u32, version] {
+                b.extend_from_slice(&w.to_le_bytes());
+            }
+            for w in [11u64, 22, 1, entry[0], entry[1]] {
+                b.extend_from_slice(&w.to_le_bytes());
+            }
+            let sum =
+                SipHasher13::new_with_keys(0x7374_6b79_7374_6174, 0x6368_6563_6b73_756d).hash(&b);
+            b.extend_from_slice(&sum.to_le_bytes());
+            b
+        };
+        let old = file(2);
+        let d = decode(&old).unwrap();
+        let (h2, s2) = (Header::default(), slots(8));
+        let t2 = Table::format(&h2, &s2, d.secret).unwrap();
+        assert_eq!(d.restore_into(&t2, &lock, 1001, EXP), 1);
+        assert_eq!(t2.lookup(key, 1001, EXP), crate::store::Lookup::Hit(5));
+        // What this build writes is that file, byte for byte.
+        assert_eq!(encode(&t, 1000, EXP), old);
+        // Entries of another meaning are refused.
+        assert!(matches!(decode(&file(3)), Err(StateError::Version(1, 3))));
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct ZoneReport {
     pub refreshes: u64,
     /// Sessions moved to their second bucket to make room for new ones.
     pub moved: u64,
+    /// Responses whose learning stopped at `max_learn=` ids.
+    pub learn_limited: u64,
     /// The upstreams using the zone.
     pub upstreams: Vec<UpstreamReport>,
     /// Sync through Redis, when configured.
@@ -113,7 +115,7 @@ pub struct UpstreamReport {
 }
 
 impl ZoneReport {
-    fn counters(&self) -> [(&'static str, &'static str, u64, &'static str); 12] {
+    fn counters(&self) -> [(&'static str, &'static str, u64, &'static str); 13] {
         [
             (
                 "capacity",
@@ -186,6 +188,12 @@ impl ZoneReport {
                 "counter",
                 self.moved,
                 "Sessions moved to their second bucket to make room (the zone is filling).",
+            ),
+            (
+                "learn_limited",
+                "counter",
+                self.learn_limited,
+                "Responses whose learning stopped at max_learn ids (learn=all).",
             ),
         ]
     }
@@ -423,6 +431,7 @@ mod tests {
             scan_limited: 2,
             refreshes: 3,
             moved: 6,
+            learn_limited: 7,
             upstreams: vec![UpstreamReport {
                 name: "app\"x".into(),
                 servers: vec![("10.0.0.1:80".into(), 2), ("10.0.0.2:80".into(), 1)],
@@ -510,7 +519,7 @@ mod tests {
             render_json(&sample()),
             "{\"zones\":{\"shop\":{\"capacity\":65536,\"entries\":3,\"hits\":10,\"misses\":2,\
              \"expired\":1,\"learned\":4,\"rebound\":1,\"evicted\":0,\"unscanned\":5,\"scan_limited\":2,\"refreshes\":3,\"moved\":6,\
-             \"upstreams\":{\"app\\\"x\":{\"servers\":{\"10.0.0.1:80\":2,\"10.0.0.2:80\":1}}}}}}\n"
+             \"learn_limited\":7,\"upstreams\":{\"app\\\"x\":{\"servers\":{\"10.0.0.1:80\":2,\"10.0.0.2:80\":1}}}}}}\n"
         );
         assert_eq!(render_json(&[]), "{\"zones\":{}}\n");
     }
@@ -525,6 +534,7 @@ mod tests {
             "sticky_session_hits_total{zone=\"shop\"} 10",
             "sticky_session_unscanned_total{zone=\"shop\"} 5",
             "sticky_session_moved_total{zone=\"shop\"} 6",
+            "sticky_session_learn_limited_total{zone=\"shop\"} 7",
             "sticky_session_server_sessions{zone=\"shop\",upstream=\"app\\\"x\",server=\"10.0.0.1:80\"} 2",
         ] {
             assert!(p.lines().any(|l| l == line), "missing {line:?} in\n{p}");

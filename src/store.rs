@@ -34,7 +34,11 @@ pub const WAYS: usize = 8;
 /// Identifies a formatted table ("STKYSESS").
 pub const MAGIC: u64 = 0x5354_4b59_5345_5353;
 /// Bumped whenever the layout of [`Header`] or [`Slot`] changes.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
+/// Bumped only when what a slot's key word and payload mean changes: state
+/// files carry entries, not the header, so they outlive header changes (a
+/// new counter) and are refused only for this.
+pub const ENTRY_VERSION: u32 = 2;
 
 /// One session: `key` is the keyed hash of the id in its high 47 bits, a
 /// [`REUSED`] bit, and the minute the session began in its low 16 (0 =
@@ -88,6 +92,8 @@ pub struct Stats {
     pub refreshes: AtomicU64,
     /// Sessions moved to their second bucket to make room for a new one.
     pub moved: AtomicU64,
+    /// Responses whose learning stopped at `max_learn=` ids (`learn=all`).
+    pub learn_limited: AtomicU64,
 }
 
 /// Seconds between two warnings that a zone is full.
@@ -119,9 +125,10 @@ pub const SLOT_SIZE: usize = core::mem::size_of::<Slot>();
 /// Bytes of the header.
 pub const HEADER_SIZE: usize = core::mem::size_of::<Header>();
 // Slots start after the header rounded up to 64 bytes. Counters may be
-// appended while that stays 128; past it every slot of an existing store
-// would move, which needs a LAYOUT_VERSION bump.
-const _: () = assert!(HEADER_SIZE <= 128);
+// appended while that stays 192; past it every slot of an existing store
+// would move, which needs a LAYOUT_VERSION bump (3: learn_limited took the
+// header past 128).
+const _: () = assert!(HEADER_SIZE <= 192);
 
 /// Number of buckets that fit in `bytes` of memory after the header.
 pub fn buckets_for(bytes: usize) -> usize {

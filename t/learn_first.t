@@ -142,7 +142,11 @@ for my $gz ('', 'gz') {
 # user content may carry thousands, each a table write); the rest of the
 # page is passed on unread.
 {
-    my $limited = sub { StickyTest::body($t->get('/status')) =~ /"all":\{[^}]*"scan_limited":(\d+)/ ? $1 : -1 };
+    my $counter = sub {
+        my ($name) = @_;
+        StickyTest::body($t->get('/status')) =~ /"all":\{[^}]*"$name":(\d+)/ ? $1 : -1;
+    };
+    my $limited = sub { $counter->('learn_limited') };
     is($limited->(), 0, 'no scan stopped yet');
     my $body = plain(page('/all/many'));
     my @ids = $body =~ /sid=(M\d+x\d+)/g;
@@ -151,13 +155,14 @@ for my $gz ('', 'gz') {
         'learn=all: the first 32 ids are learned');
     is(status("/all/x?sid=$ids[32]") . ' ' . status("/all/x?sid=$ids[199]"), 'MISS MISS',
         'learn=all: the ids after them are not');
-    is($limited->(), 1, 'the stopped scan is counted as scan_limited');
+    is($limited->(), 1, 'the stopped scan is counted as learn_limited');
     # The share counts ids from headers too.
     my @cookies = page('/all/setcookies') =~ /^Set-Cookie: sid=(H\d+x\d+)/mg;
     is(scalar @cookies, 40, 'the response with 40 Set-Cookie ids is passed on whole');
     is(status("/all/x?sid=$cookies[31]") . ' ' . status("/all/x?sid=$cookies[32]"), 'HIT MISS',
         'learn=all: the first 32 ids of the headers are learned, not the 33rd');
-    is($limited->(), 2, 'and it is counted as scan_limited');
+    is($limited->(), 2, 'and it is counted as learn_limited');
+    is($counter->('scan_limited'), 0, 'not as scan_limited (max_scan= was not reached)');
 }
 
 # max_learn= raises (or lowers) the share.

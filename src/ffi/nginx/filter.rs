@@ -198,14 +198,14 @@ fn count(scf: &SrvConf, counter: impl FnOnce(&Stats) -> &AtomicU64) {
 }
 
 /// Counts a response whose learning stopped because it recorded its share
-/// of ids (`learn=all`, `max_learn=`), as `scan_limited`.
+/// of ids (`learn=all`, `max_learn=`).
 fn count_if_limited(ctx: &RequestCtx, scf: &SrvConf, log: *mut ngx_log_t) {
     if ctx.learning.is_full() {
         ngx::ngx_log_debug!(
             log,
             "sticky_session: learning stopped, max_learn ids recorded"
         );
-        count(scf, |s| &s.scan_limited);
+        count(scf, |s| &s.learn_limited);
     }
 }
 

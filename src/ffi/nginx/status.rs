@@ -230,6 +230,7 @@ unsafe fn collect(
                             scan_limited: load(&s.scan_limited),
                             refreshes: load(&s.refreshes),
                             moved: load(&s.moved),
+                            learn_limited: load(&s.learn_limited),
                             upstreams: Vec::new(),
                             sync: zone.sync_report(),
                             routes: Vec::new(),
