@@ -53,24 +53,15 @@ http {
         listen 127.0.0.1:%%PORT_FRONT%%;
         root %%TESTDIR%%/www;
         location ~ \.php$ {
+            include fastcgi_params;
             fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
-            fastcgi_param SCRIPT_NAME     $fastcgi_script_name;
-            fastcgi_param QUERY_STRING    $query_string;
-            fastcgi_param REQUEST_METHOD  $request_method;
-            fastcgi_param CONTENT_TYPE    $content_type;
-            fastcgi_param CONTENT_LENGTH  $content_length;
-            fastcgi_param REQUEST_URI     $request_uri;
-            fastcgi_param DOCUMENT_ROOT   $document_root;
-            fastcgi_param SERVER_PROTOCOL $server_protocol;
-            fastcgi_param SERVER_NAME     $server_name;
-            fastcgi_param SERVER_PORT     $server_port;
-            fastcgi_param REMOTE_ADDR     $remote_addr;
             fastcgi_pass php;
             add_header X-Sticky $sticky_session_status always;
         }
     }
 }
 CONF
+$t->write_fastcgi_params;
 
 for my $pool (1 .. 3) {
     my $dir = $t->dir . "/pool$pool";

@@ -19,20 +19,7 @@ for my $file (@files) {
     my $t = StickyTest->new;
     $t->write_config($conf);
     # nginx's stock fastcgi_params, for recipes that include it.
-    if ($conf =~ /include fastcgi_params;/) {
-        open my $p, '>', $t->dir . '/fastcgi_params' or die $!;
-        print $p map { "fastcgi_param $_->[0] $_->[1];\n" } (
-            [QUERY_STRING => '$query_string'], [REQUEST_METHOD => '$request_method'],
-            [CONTENT_TYPE => '$content_type'], [CONTENT_LENGTH => '$content_length'],
-            [SCRIPT_NAME => '$fastcgi_script_name'], [REQUEST_URI => '$request_uri'],
-            [DOCUMENT_URI => '$document_uri'], [DOCUMENT_ROOT => '$document_root'],
-            [SERVER_PROTOCOL => '$server_protocol'], [REQUEST_SCHEME => '$scheme'],
-            [GATEWAY_INTERFACE => 'CGI/1.1'], [SERVER_SOFTWARE => 'nginx/$nginx_version'],
-            [REMOTE_ADDR => '$remote_addr'], [REMOTE_PORT => '$remote_port'],
-            [SERVER_ADDR => '$server_addr'], [SERVER_PORT => '$server_port'],
-            [SERVER_NAME => '$server_name'], [REDIRECT_STATUS => '200']);
-        close $p;
-    }
+    $t->write_fastcgi_params if $conf =~ /include fastcgi_params;/;
     my ($ok, $out) = $t->test_config;
     (my $name = $file) =~ s{.*/}{};
     ok($ok, "$name: nginx -t accepts it") or diag $out;

@@ -469,6 +469,25 @@ sub spawn {
     return $pid;
 }
 
+# nginx's stock fastcgi_params in the test's directory, for configurations
+# that `include fastcgi_params;` as deployments do.
+sub write_fastcgi_params {
+    my ($self) = @_;
+    open my $p, '>', "$self->{dir}/fastcgi_params" or die $!;
+    print $p map { "fastcgi_param $_->[0] $_->[1];\n" } (
+        [QUERY_STRING => '$query_string'], [REQUEST_METHOD => '$request_method'],
+        [CONTENT_TYPE => '$content_type'], [CONTENT_LENGTH => '$content_length'],
+        [SCRIPT_NAME => '$fastcgi_script_name'], [REQUEST_URI => '$request_uri'],
+        [DOCUMENT_URI => '$document_uri'], [DOCUMENT_ROOT => '$document_root'],
+        [SERVER_PROTOCOL => '$server_protocol'], [REQUEST_SCHEME => '$scheme'],
+        [GATEWAY_INTERFACE => 'CGI/1.1'], [SERVER_SOFTWARE => 'nginx/$nginx_version'],
+        [REMOTE_ADDR => '$remote_addr'], [REMOTE_PORT => '$remote_port'],
+        [SERVER_ADDR => '$server_addr'], [SERVER_PORT => '$server_port'],
+        [SERVER_NAME => '$server_name'], [REDIRECT_STATUS => '200']);
+    close $p;
+    return $self;
+}
+
 package StickyTest::Conn;
 
 # HTTP/1.1 on one connection: each response is read to its end (by
