@@ -1,6 +1,11 @@
 //! The state file: a table's live sessions on disk, so a restart or a binary
 //! upgrade loses none.
 //!
+//! A binary upgrade runs two nginx side by side: the new one reads the file
+//! when it starts, while the old one goes on learning until it stops and
+//! writes the file once more. So a file replaced by another writer (told
+//! apart by [`FileId`]) is merged into the running table ([`merge`]).
+//!
 //! Format (little-endian): magic `STKYSTAT`, format version (u32), entry
 //! version of the table (u32, [`ENTRY_VERSION`]: what a key word and payload
 //! mean; the zone's header may change without it), the table's hash secret (2 × u64), the entry
@@ -21,7 +26,7 @@
 use core::fmt;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use siphasher::sip::SipHasher13;
@@ -54,6 +59,9 @@ pub enum StateError {
     NotRegular,
     /// The checksum does not match.
     Corrupt,
+    /// Written by a table with another hash key: its sessions cannot be
+    /// found in this one (merging only).
+    OtherKey,
 }
 
 impl fmt::Display for StateError {
@@ -71,12 +79,65 @@ impl fmt::Display for StateError {
                 f,
                 "not a regular file (a symbolic link, FIFO or device is never read)"
             ),
+            StateError::OtherKey => write!(
+                f,
+                "written by a zone with another hash key (another zone, or another sync_key)"
+            ),
         }
     }
 }
 
 /// Seconds between two periodic writes of a state file (`save_every=`).
 pub const DEFAULT_SAVE_EVERY: u32 = 30;
+
+/// Which file a path named when it was last looked at. Every write is a
+/// new file renamed over the path, so a file that another process wrote
+/// has another identity than the one this process wrote or read last.
+/// All zero: no file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileId {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+impl FileId {
+    /// No file.
+    pub const NONE: FileId = FileId {
+        dev: 0,
+        ino: 0,
+        size: 0,
+        mtime: 0,
+        mtime_nsec: 0,
+    };
+
+    fn of(meta: &fs::Metadata) -> FileId {
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: meta.mtime(),
+            mtime_nsec: meta.mtime_nsec(),
+        }
+    }
+
+    /// The regular file at `path` now, without following a link; `NONE`
+    /// when there is none.
+    pub fn at(path: &Path) -> FileId {
+        match fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_file() => FileId::of(&meta),
+            _ => FileId::NONE,
+        }
+    }
+
+    /// Whether this, the file at the path now, was written by someone else
+    /// since this process wrote or read `known` there: a file to merge.
+    pub fn replaces(self, known: FileId) -> bool {
+        self != FileId::NONE && self != known
+    }
+}
 
 /// Whether a state file last written at `last` (0: never) is due at `now`.
 pub fn save_due(last: u32, every: u32, now: u32) -> bool {
@@ -175,6 +236,41 @@ impl Decoded<'_> {
     }
 }
 
+/// What merging a state file did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Merged {
+    /// The file merged.
+    pub id: FileId,
+    /// Sessions it held.
+    pub total: usize,
+    /// How many of them the table took: those it lacked, and newer copies
+    /// of those it held.
+    pub restored: usize,
+}
+
+/// Merges the state file at `path` into `table`, which goes on serving: a
+/// session the table lacks is added, one it holds keeps the more recently
+/// used copy (see [`Table::restore`]). For a file another process wrote
+/// over this one's, such as the old nginx of a binary upgrade as it stops.
+pub fn merge(
+    path: &Path,
+    table: &Table<'_>,
+    lock: &(impl WriteLock + ?Sized),
+    now: u32,
+    exp: Expiry,
+) -> Result<Merged, StateError> {
+    let (bytes, id) = read(path)?;
+    let d = decode(&bytes)?;
+    if d.secret != table.secret() {
+        return Err(StateError::OtherKey);
+    }
+    Ok(Merged {
+        id,
+        total: d.len(),
+        restored: d.restore_into(table, lock, now, exp),
+    })
+}
+
 /// Verifies and decodes the bytes of a state file.
 pub fn decode(b: &[u8]) -> Result<Decoded<'_>, StateError> {
     if b.len() < 8 || b[..8] != MAGIC {
@@ -211,8 +307,9 @@ pub fn decode(b: &[u8]) -> Result<Decoded<'_>, StateError> {
 }
 
 /// Reads a state file whole (at most [`MAX_FILE`] bytes): only a regular
-/// file, opened without following a link and without blocking.
-pub fn read(path: &Path) -> Result<Vec<u8>, StateError> {
+/// file, opened without following a link and without blocking. Returns its
+/// bytes and which file they came from.
+pub fn read(path: &Path) -> Result<(Vec<u8>, FileId), StateError> {
     let f = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
@@ -234,7 +331,7 @@ pub fn read(path: &Path) -> Result<Vec<u8>, StateError> {
     f.take(meta.len())
         .read_to_end(&mut buf)
         .map_err(StateError::Io)?;
-    Ok(buf)
+    Ok((buf, FileId::of(&meta)))
 }
 
 /// Writes `bytes` to `path` atomically: a 0600 temporary file beside it
@@ -245,7 +342,8 @@ pub fn read(path: &Path) -> Result<Vec<u8>, StateError> {
 /// Whatever already has the temporary name (a stale file from a crash, or a
 /// link or file planted by whoever else can write the directory) is removed,
 /// never opened: the data only ever goes into a file this call created.
-pub fn write_atomic(path: &Path, bytes: &[u8], tag: u32) -> io::Result<()> {
+/// Returns which file the path now names.
+pub fn write_atomic(path: &Path, bytes: &[u8], tag: u32) -> io::Result<FileId> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".tmp.{tag}"));
     let tmp = Path::new(&tmp);
@@ -267,7 +365,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8], tag: u32) -> io::Result<()> {
     let result = (|| {
         write_paced(&mut f, bytes)?;
         f.sync_all()?;
-        fs::rename(tmp, path)
+        let id = FileId::of(&f.metadata()?);
+        fs::rename(tmp, path)?;
+        Ok(id)
     })();
     if result.is_err() {
         let _ = fs::remove_file(tmp);
@@ -549,12 +649,106 @@ mod tests {
     }
 
     #[test]
+    fn a_file_another_process_wrote_is_told_from_this_ones() {
+        use std::os::unix::fs::symlink;
+        let dir = scratch("file-id");
+        let path = dir.join("s.state");
+        assert_eq!(FileId::at(&path), FileId::NONE);
+        assert!(
+            !FileId::NONE.replaces(FileId::NONE),
+            "no file: nothing to merge"
+        );
+        let ours = write_atomic(&path, b"same bytes", 1).unwrap();
+        assert_ne!(ours, FileId::NONE);
+        assert_eq!(FileId::at(&path), ours);
+        assert_eq!(read(&path).unwrap().1, ours, "what was read is known");
+        assert!(!FileId::at(&path).replaces(ours), "this process's own file");
+        // Another process writes the same bytes: still another file.
+        let theirs = write_atomic(&path, b"same bytes", 2).unwrap();
+        assert_eq!(FileId::at(&path), theirs);
+        assert!(theirs.replaces(ours), "another writer's file is merged");
+        fs::remove_file(&path).unwrap();
+        assert!(!FileId::at(&path).replaces(ours), "a removed file is not");
+        symlink(dir.join("elsewhere"), &path).unwrap();
+        assert_eq!(
+            FileId::at(&path),
+            FileId::NONE,
+            "a link is never a state file"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn merging_adds_what_the_table_lacks_and_keeps_the_newer_copy() {
+        let dir = scratch("merge");
+        let path = dir.join("s.state");
+        let lock = Lock::default();
+        // The old nginx of a binary upgrade and the new one, which read the
+        // old one's file when it started: the same key, sessions 0..10.
+        let (h, s, h2, s2) = (Header::default(), slots(64), Header::default(), slots(64));
+        let old = Table::format(&h, &s, [5, 6]).unwrap();
+        let new = Table::format(&h2, &s2, [5, 6]).unwrap();
+        let key = |i: u32| old.key(&i.to_le_bytes());
+        for i in 0..10 {
+            old.learn(&lock, key(i), 1, 1000, EXP, Bind::Keep);
+            new.learn(&lock, key(i), 1, 1000, EXP, Bind::Keep);
+        }
+        // Then the old one learns 10..20 and moves session 3 to server 2;
+        // the new one learns 20..25 and, later, moves session 4 to server 3.
+        for i in 10..20 {
+            old.learn(&lock, key(i), 2, 1100, EXP, Bind::Keep);
+        }
+        old.learn(&lock, key(3), 2, 1100, EXP, Bind::Rebind);
+        old.learn(&lock, key(4), 2, 1100, EXP, Bind::Rebind);
+        for i in 20..25 {
+            new.learn(&lock, key(i), 3, 1200, EXP, Bind::Keep);
+        }
+        new.learn(&lock, key(4), 3, 1200, EXP, Bind::Rebind);
+        // The old one writes its file as it stops; the new one merges it.
+        let written = write_atomic(&path, &encode(&old, 1150, EXP), 1).unwrap();
+        let merged = merge(&path, &new, &lock, 1300, EXP).unwrap();
+        assert_eq!(merged.id, written);
+        assert_eq!(merged.total, 20);
+        assert_eq!(merged.restored, 11, "sessions 10..20, and session 3's move");
+        let server = |i: u32| match new.lookup(key(i), 1300, EXP) {
+            crate::store::Lookup::Hit(s) => s,
+            other => panic!("session {i}: {other:?}"),
+        };
+        for (i, want) in [
+            (0, 1),
+            (3, 2),
+            (4, 3),
+            (9, 1),
+            (10, 2),
+            (19, 2),
+            (20, 3),
+            (24, 3),
+        ] {
+            assert_eq!(server(i), want, "session {i}");
+        }
+        // Merging the same file again changes nothing.
+        assert_eq!(merge(&path, &new, &lock, 1300, EXP).unwrap().restored, 0);
+
+        // A file of a zone with another key is refused, the table untouched.
+        let (h3, s3) = (Header::default(), slots(64));
+        let other = Table::format(&h3, &s3, [7, 8]).unwrap();
+        assert!(matches!(
+            merge(&path, &other, &lock, 1300, EXP),
+            Err(StateError::OtherKey)
+        ));
+        let mut live = 0;
+        other.for_each_live(1300, EXP, |_| live += 1);
+        assert_eq!(live, 0);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn only_a_regular_file_is_read() {
         use std::os::unix::fs::symlink;
         let dir = scratch("read-kinds");
         let real = dir.join("real");
         fs::write(&real, b"STKYSTAT").unwrap();
-        assert_eq!(read(&real).unwrap(), b"STKYSTAT");
+        assert_eq!(read(&real).unwrap().0, b"STKYSTAT");
         let link = dir.join("link");
         symlink(&real, &link).unwrap();
         assert!(matches!(read(&link), Err(StateError::NotRegular)), "a link");

@@ -2,7 +2,8 @@
 //! one allocation, guarded by the pool's own mutex. A new zone starts from the
 //! previous configuration's zone of the same name when it was resized, else
 //! from its state file; state files are written by worker 0 periodically and
-//! by the master at exit.
+//! by the master at exit, and worker 0 merges a state file that another
+//! process wrote over its own (the old nginx of a binary upgrade).
 
 use core::ffi::c_void;
 use core::mem::{align_of, size_of};
@@ -23,7 +24,7 @@ use super::sync_zone::ZoneSync;
 use super::util::{bytes, guard, now};
 use crate::placement::Counts;
 use crate::route::Routes;
-use crate::state::{self, StateError};
+use crate::state::{self, FileId, StateError};
 use crate::store::{Bind, Expiry, Header, Learned, Slot, Table, WriteLock, HEADER_SIZE, WAYS};
 use crate::sync::{Kind, SyncStats};
 
@@ -49,6 +50,9 @@ pub struct ZoneCtx {
     pub save_every: u32,
     /// When this process last started writing the state file (0: never).
     last_saved: core::cell::Cell<u32>,
+    /// The state file as this process last wrote, read or merged it
+    /// (zeroed: none): another one at the path is merged.
+    known: core::cell::Cell<FileId>,
     /// `sync=` settings (NULL: no sync), in the configuration's pool.
     pub sync: *const ZoneSync,
     /// Sync counters, in the zone (NULL until the zone is initialised).
@@ -160,6 +164,14 @@ impl ZoneCtx {
         (!p.is_empty()).then(|| Path::new(OsStr::from_bytes(p)))
     }
 
+    /// Takes the state file at its path now as this zone's own: a zone
+    /// that goes on from the running configuration's (a reload), whose
+    /// worker 0 wrote that file, merges only what is written after.
+    fn known_as_is(&self) {
+        self.known
+            .set(self.state_path().map_or(FileId::NONE, FileId::at));
+    }
+
     /// Records `key` → `server`, warning (at most once a minute per zone)
     /// when the zone is full and a live session had to be evicted.
     pub fn learn(
@@ -204,42 +216,63 @@ impl ZoneCtx {
 
     /// Writes the state file, if the zone has one, on this thread.
     pub fn save(&self, log: *mut ngx_log_t) {
-        if let Some(job) = self.save_job() {
+        if let Some(job) = self.job(Work::Save) {
             let result = job.run();
             job.report(log, result);
         }
     }
 
-    /// What writing the state file takes, for a thread of its own.
-    fn save_job(&self) -> Option<SaveJob> {
+    /// What writing (or merging) the state file takes, for a thread of its own.
+    fn job(&self, work: Work) -> Option<StateJob> {
         let path = self.state_path()?;
         self.table()?;
-        Some(SaveJob {
+        Some(StateJob {
+            work,
             path: path.to_path_buf(),
             header: self.header as usize,
             slots: self.slots as usize,
             nslots: self.nslots,
+            mutex: self.lock().0 as usize,
             keep: self.keep,
             now: now(),
         })
     }
 }
 
-/// One state file to write: the table's place in shared memory (mapped for
-/// the life of this process) and everything else owned, so that a thread
-/// can walk the table, encode and fsync while the event loop goes on. It
-/// calls no nginx function.
-struct SaveJob {
+/// What a [`StateJob`] does with the state file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Work {
+    /// Write the table to it.
+    Save,
+    /// Take in what another process wrote there ([`state::merge`]).
+    Merge,
+}
+
+/// What a [`StateJob`] did.
+enum Done {
+    Saved(FileId),
+    Merged(state::Merged),
+}
+
+/// One state file to write or merge: the table's place in shared memory
+/// (mapped for the life of this process) and everything else owned, so that
+/// a thread can walk the table, encode and fsync (or read, decode and
+/// restore) while the event loop goes on. The only nginx function it calls
+/// is the zone's mutex, which a merge takes for each session it restores.
+struct StateJob {
+    work: Work,
     path: std::path::PathBuf,
     header: usize,
     slots: usize,
     nslots: usize,
+    /// The zone's `ngx_shmtx_t`.
+    mutex: usize,
     keep: Expiry,
     now: u32,
 }
 
-impl SaveJob {
-    fn run(&self) -> std::io::Result<()> {
+impl StateJob {
+    fn run(&self) -> Result<Done, StateError> {
         // The zone stays mapped until this process exits, which joins the
         // saving thread first (exit_process); readers of the table take no lock.
         // SAFETY: as above.
@@ -250,33 +283,81 @@ impl SaveJob {
             )
         };
         let Some(table) = table else {
-            return Err(std::io::Error::other("the zone's table is gone"));
+            return Err(StateError::Io(std::io::Error::other(
+                "the zone's table is gone",
+            )));
         };
-        let bytes = state::encode(&table, self.now, self.keep);
-        state::write_atomic(&self.path, &bytes, std::process::id())
+        match self.work {
+            Work::Save => {
+                let bytes = state::encode(&table, self.now, self.keep);
+                state::write_atomic(&self.path, &bytes, std::process::id())
+                    .map(Done::Saved)
+                    .map_err(StateError::Io)
+            }
+            Work::Merge => {
+                let lock = ShmLock(self.mutex as *mut ngx_shmtx_t);
+                state::merge(&self.path, &table, &lock, self.now, self.keep).map(Done::Merged)
+            }
+        }
     }
 
-    fn report(&self, log: *mut ngx_log_t, result: std::io::Result<()>) {
-        match result {
-            Ok(()) => {
-                ngx::ngx_log_debug!(log, "sticky_session: saved \"{}\"", self.path.display());
+    /// Logs what the job did and records the file it left, in the zone of
+    /// the running configuration that has this state file. On the event
+    /// loop's thread.
+    fn report(&self, log: *mut ngx_log_t, result: Result<Done, StateError>) {
+        let path = self.path.display();
+        let file = match result {
+            Ok(Done::Saved(id)) => {
+                ngx::ngx_log_debug!(log, "sticky_session: saved \"{}\"", path);
+                id
+            }
+            Ok(Done::Merged(m)) => {
+                if m.restored > 0 {
+                    ngx::ngx_log_error!(
+                        NGX_LOG_NOTICE,
+                        log,
+                        "sticky_session: merged {} of {} sessions from \"{}\", which another \
+                         process wrote (the old nginx of a binary upgrade, as it stopped?)",
+                        m.restored,
+                        m.total,
+                        path
+                    );
+                } else {
+                    ngx::ngx_log_debug!(log, "sticky_session: \"{}\" had nothing new", path);
+                }
+                m.id
             }
             Err(e) => {
+                let what = match self.work {
+                    Work::Save => "cannot write state file",
+                    Work::Merge => "not merged: the state file another process wrote at",
+                };
                 ngx::ngx_log_error!(
                     NGX_LOG_WARN,
                     log,
-                    "sticky_session: cannot write state file \"{}\": {}",
-                    self.path.display(),
+                    "sticky_session: {} \"{}\": {}",
+                    what,
+                    path,
                     e
                 );
+                return;
             }
+        };
+        // SAFETY: the running cycle and its zones (the job may have been
+        // made in a configuration since replaced: found again by its file).
+        unsafe {
+            for_each_zone_ctx(ngx::ffi::ngx_cycle, |_, zctx| {
+                if zctx.state_path() == Some(self.path.as_path()) {
+                    zctx.known.set(file);
+                }
+            });
         }
     }
 }
 
 /// The thread writing this process's state files, if one was started, with
 /// the jobs it runs and their results.
-type Saving = std::thread::JoinHandle<Vec<(SaveJob, std::io::Result<()>)>>;
+type Saving = std::thread::JoinHandle<Vec<(StateJob, Result<Done, StateError>)>>;
 static SAVING: std::sync::Mutex<Option<Saving>> = std::sync::Mutex::new(None);
 
 /// Logs what the saving thread did, once it is done; `wait` joins it.
@@ -333,6 +414,7 @@ pub unsafe extern "C" fn init_zone(shm_zone: *mut ngx_shm_zone_t, data: *mut c_v
                 (*ctx).sync_stats = (*old).sync_stats;
                 (*ctx).counts = (*old).counts;
                 (*ctx).routes = (*old).routes;
+                (*ctx).known_as_is();
                 if let (Some(key), Some(table)) = (shared_key, (*ctx).table()) {
                     if table.secret() != key {
                         table.rekey(&(*ctx).lock(), key);
@@ -352,6 +434,7 @@ pub unsafe extern "C" fn init_zone(shm_zone: *mut ngx_shm_zone_t, data: *mut c_v
             if !(*shpool).data.is_null() {
                 // Already formatted by this master (e.g. a zone shared by two upstreams).
                 adopt(ctx, (*shpool).data as *const Header);
+                (*ctx).known_as_is();
                 return NGX_OK as ngx_int_t;
             }
             (*ctx).sync_stats = ngx_slab_calloc(shpool, size_of::<SyncStats>()) as *const SyncStats;
@@ -391,8 +474,14 @@ pub unsafe extern "C" fn init_zone(shm_zone: *mut ngx_shm_zone_t, data: *mut c_v
                 (None, Some(path)) => Some((path, state::read(path))),
                 _ => None,
             };
+            // What was read is known; a carry-over from a resized zone holds
+            // what the file does, or more.
+            match &file {
+                Some((_, Ok((_, id)))) => (*ctx).known.set(*id),
+                _ => (*ctx).known_as_is(),
+            }
             let decoded = match &file {
-                Some((path, Ok(b))) => match state::decode(b) {
+                Some((path, Ok((b, _)))) => match state::decode(b) {
                     Ok(d) => Some(d),
                     Err(e) => {
                         state_ignored(log, path, &e);
@@ -585,25 +674,20 @@ pub unsafe fn save_all(cycle: *mut ngx_cycle_t) {
     }
 }
 
-/// How often the save timer looks for a state file that is due: the
-/// shortest `save_every=` of the zones with one (0: none has a state file).
+/// How often the save timer looks at the state files (0: no zone has
+/// one): each second, to merge within a second what another process wrote
+/// (one `stat` per file), and to write those whose `save_every=` is due.
 ///
 /// # Safety
 /// `cycle` must be live.
 unsafe fn tick(cycle: *mut ngx_cycle_t) -> ngx_msec_t {
-    let mut every = u32::MAX;
+    let mut any = false;
     // SAFETY: per the contract.
-    unsafe {
-        for_each_zone_ctx(cycle, |_, zctx| {
-            if zctx.state.len > 0 {
-                every = every.min(zctx.save_every);
-            }
-        })
-    };
-    if every == u32::MAX {
-        0
+    unsafe { for_each_zone_ctx(cycle, |_, zctx| any |= zctx.state.len > 0) };
+    if any {
+        1000
     } else {
-        every as ngx_msec_t * 1000
+        0
     }
 }
 
@@ -656,9 +740,10 @@ fn in_background() {
     }
 }
 
-/// Every tick, the state files that are due are written by a thread, so
-/// the event loop only collects the jobs (a 64 MB zone takes ~100 ms to walk,
-/// encode and fsync). A save still running skips this round.
+/// Every tick, a state file that another process replaced is merged and
+/// those that are due are written, by a thread, so the event loop only
+/// collects the jobs (a 64 MB zone takes ~100 ms to walk, encode and
+/// fsync). A job still running skips this round.
 unsafe extern "C" fn save_timer(ev: *mut ngx_event_t) {
     guard((), || {
         // SAFETY: ev is SAVE_EVENT, armed by save_periodically in this process.
@@ -667,9 +752,20 @@ unsafe extern "C" fn save_timer(ev: *mut ngx_event_t) {
             if reap_saving((*cycle).log, false) {
                 let (mut jobs, now) = (Vec::new(), now());
                 for_each_zone_ctx(cycle, |_, zctx| {
+                    let Some(path) = zctx.state_path() else {
+                        return;
+                    };
+                    // Merged first, so that a save in the same round keeps it.
+                    let file = FileId::at(path);
+                    if file.replaces(zctx.known.get()) {
+                        // Tried once: a file that cannot be merged is not
+                        // read again every second.
+                        zctx.known.set(file);
+                        jobs.extend(zctx.job(Work::Merge));
+                    }
                     if state::save_due(zctx.last_saved.get(), zctx.save_every, now) {
                         zctx.last_saved.set(now);
-                        jobs.extend(zctx.save_job());
+                        jobs.extend(zctx.job(Work::Save));
                     }
                 });
                 if !jobs.is_empty() {

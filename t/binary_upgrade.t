@@ -1,0 +1,152 @@
+#!/usr/bin/perl
+# A binary upgrade (USR2, WINCH, QUIT: nginx's way to replace its binary
+# or this module without dropping a connection) keeps every session with
+# state=. The new nginx reads the state file as it starts, but the old one
+# goes on learning until it stops, and writes the file once more as it
+# exits: worker 0 of the new nginx merges that file within a second, and
+# what the new nginx learned meanwhile stays as it is.
+#
+# A new build of the module, put in place of the old file, takes effect in
+# the upgrade and not at a reload (nginx loads a module path once): the
+# "new build" here is the module with one status field renamed.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use StickyTest qw(backend_of sid_of sticky_of wait_for);
+
+my $t = StickyTest->new;
+plan skip_all => 'the module is built into nginx: no module file to replace' if $t->{module} eq '';
+my $module = $t->dir . '/module.so';
+{
+    open my $in, '<:raw', $t->{module} or die "$t->{module}: $!";
+    local $/;
+    my $so = <$in>;
+    open my $out, '>:raw', $module or die $!;
+    print $out $so;
+    close $out or die $!;
+    # The next build: the same module, its status page saying LEARN_LIMITED.
+    is($so =~ s/learn_limited/LEARN_LIMITED/g, 1, 'one string to tell the builds apart');
+    open $out, '>:raw', "$module.next" or die $!;
+    print $out $so;
+    close $out or die $!;
+}
+$t->{module} = $module;
+$t->write_config(<<'CONF');
+http {
+    access_log off;
+    upstream app {
+        sticky_session name=sid zone=upgrade:1m state=%%TESTDIR%%/sessions.state;
+        server 127.0.0.1:%%PORT_B1%%;
+        server 127.0.0.1:%%PORT_B2%%;
+        server 127.0.0.1:%%PORT_B3%%;
+    }
+    server {
+        listen 127.0.0.1:%%PORT_FRONT%%;
+        location / {
+            proxy_pass http://app;
+            add_header X-Sticky $sticky_session_status always;
+        }
+        location = /status { sticky_session_status; }
+    }
+    %%BACKENDS(B1,B2,B3)%%
+}
+CONF
+$t->run;
+my $file = $t->dir . '/sessions.state';
+sub build { my $s = StickyTest::body($t->get('/status')); $s =~ /"LEARN_LIMITED"/ ? 'next' : $s =~ /"learn_limited"/ ? 'first' : 'none' }
+is(build(), 'first', 'the first build runs');
+
+# Worker 0 writes the file (and so the zone's hash key) a second after it
+# starts, not only after the first save_every= (30 s here): a new nginx
+# started from it hashes ids as this one does.
+wait_for('worker 0 wrote the state file right away', sub { -s $file }, 5);
+
+# Sessions the file does not hold yet: all lost to an upgrade until now.
+my (%old, %new);
+for (1 .. 30) {
+    my $r = $t->get('/');
+    $old{ sid_of($r) } = backend_of($r);
+}
+is(scalar keys %old, 30, '30 sessions learned by the old nginx');
+
+# Ids routed to another server than their own, or not as a hit.
+sub astray {
+    my ($sessions) = @_;
+    return [ grep {
+        my $r = $t->get("/n?sid=$_");
+        backend_of($r) ne $sessions->{$_} || sticky_of($r) ne 'HIT'
+    } sort keys %$sessions ];
+}
+is_deeply(astray(\%old), [], 'they route to their servers');
+
+# The next build replaces the file (as a package upgrade does: a new file
+# renamed into place). A reload keeps the module loaded.
+rename "$module.next", $module or die $!;
+$t->reload;
+is(build(), 'first', 'a reload keeps running the loaded build');
+is_deeply(astray(\%old), [], 'and keeps every session');
+
+my $old_master = $t->{pid};
+kill 'USR2', $old_master;
+wait_for('the new master started',
+    sub { -s $t->dir . '/logs/nginx.pid.oldbin' && ($t->read_pid // $old_master) != $old_master });
+my $new_master = $t->read_pid;
+
+# The old workers stop; the old master stays (to roll back), so only the
+# new nginx answers now. It learns sessions of its own.
+kill 'WINCH', $old_master;
+wait_for('the old workers left', sub { local $t->{pid} = $old_master; !$t->workers });
+for (1 .. 10) {
+    my $r = $t->get('/');
+    $new{ sid_of($r) } = backend_of($r);
+}
+is(scalar keys %new, 10, '10 sessions learned by the new nginx');
+
+# The old master quits and writes its table: merged within a second or so.
+kill 'QUIT', $old_master;
+wait_for('the old master left', sub { !kill 0, $old_master }, 15);
+$t->{pid} = $new_master;
+wait_for('every session of the old nginx is back', sub { !@{ astray(\%old) } }, 10);
+is_deeply(astray(\%old), [], 'the old nginx\'s sessions route to their servers');
+is_deeply(astray(\%new), [], 'the new nginx\'s own sessions are untouched');
+is(build(), 'next', 'the upgraded nginx runs the next build');
+# (Logged when the event loop collects the merging thread's result.)
+wait_for('the merge is logged',
+    sub { $t->error_log =~ /merged 30 of 30 sessions from "\Q$file\E", which another process wrote/ }, 5);
+
+# The merged table is what the file holds from now on: a full restart
+# brings back both nginx's sessions.
+$t->stop_nginx;
+$t->run;
+like($t->error_log, qr/restored 40 of 40 sessions/, 'a restart restores all 40');
+is_deeply(astray({ %old, %new }), [], 'and every one routes to its server');
+
+# A file of another zone (another hash key) put in its place is refused,
+# logged once, and changes nothing.
+my $other = StickyTest->new;
+$other->write_config(<<'CONF');
+http {
+    access_log off;
+    upstream app {
+        sticky_session name=sid zone=other:1m state=%%TESTDIR%%/other.state save_every=1s;
+        server 127.0.0.1:%%PORT_B1%%;
+    }
+    server { listen 127.0.0.1:%%PORT_FRONT%%; location / { proxy_pass http://app; } }
+    %%BACKENDS(B1)%%
+}
+CONF
+$other->run;
+my $foreign = $other->dir . '/other.state';
+wait_for('another zone wrote its file', sub { -s $foreign }, 5);
+$other->stop;
+rename $foreign, "$file.planted" or die $!;
+rename "$file.planted", $file or die $!;
+wait_for('the foreign file was looked at', sub { $t->error_log =~ /not merged: .*another hash key/ }, 10);
+sleep 2;
+my @refusals = $t->error_log =~ /not merged: .*another hash key/g;
+is(scalar @refusals, 1, 'refused once, not every second');
+is_deeply(astray({ %old, %new }), [], 'no session moved');
+$t->stop;
+done_testing;
