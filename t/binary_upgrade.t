@@ -4,7 +4,8 @@
 # state=. The new nginx reads the state file as it starts, but the old one
 # goes on learning until it stops, and writes the file once more as it
 # exits: worker 0 of the new nginx merges that file within a second, and
-# what the new nginx learned meanwhile stays as it is.
+# what the new nginx learned meanwhile stays as it is. A rollback (HUP the
+# old master, QUIT the new) brings the new nginx's sessions back the same way.
 #
 # A new build of the module, put in place of the old file, takes effect in
 # the upgrade and not at a reload (nginx loads a module path once): the
@@ -97,7 +98,9 @@ my $new_master = $t->read_pid;
 # The old workers stop; the old master stays (to roll back), so only the
 # new nginx answers now. It learns sessions of its own.
 kill 'WINCH', $old_master;
-wait_for('the old workers left', sub { local $t->{pid} = $old_master; !$t->workers });
+# (The new master is a child of the old one too.)
+wait_for('the old workers left',
+    sub { local $t->{pid} = $old_master; !grep { $_ != $new_master } $t->workers });
 for (1 .. 10) {
     my $r = $t->get('/');
     $new{ sid_of($r) } = backend_of($r);
@@ -123,6 +126,31 @@ $t->run;
 like($t->error_log, qr/restored 40 of 40 sessions/, 'a restart restores all 40');
 is_deeply(astray({ %old, %new }), [], 'and every one routes to its server');
 
+# A rollback: after USR2 and WINCH the old master is told to start its
+# workers again (HUP) and the new one quits. What the new nginx learned
+# during the trial comes back to the old one the same way.
+my $kept = $t->{pid};
+kill 'USR2', $kept;
+wait_for('a second upgrade started',
+    sub { -s $t->dir . '/logs/nginx.pid.oldbin' && ($t->read_pid // $kept) != $kept });
+my $trial = $t->read_pid;
+kill 'WINCH', $kept;
+wait_for('the kept master\'s workers left',
+    sub { local $t->{pid} = $kept; !grep { $_ != $trial } $t->workers });
+my %tried;
+for (1 .. 10) {
+    my $r = $t->get('/');
+    $tried{ sid_of($r) } = backend_of($r);
+}
+kill 'HUP', $kept;
+wait_for('the kept master has workers again',
+    sub { local $t->{pid} = $kept; grep { $_ != $trial } $t->workers });
+kill 'QUIT', $trial;
+wait_for('the trial master left', sub { !kill 0, $trial }, 15);
+$t->{pid} = $kept;
+wait_for('the rolled back nginx routes the trial\'s sessions', sub { !@{ astray(\%tried) } }, 10);
+is_deeply(astray({ %old, %new }), [], 'and every earlier one');
+
 # A file of another zone (another hash key) put in its place is refused,
 # logged once, and changes nothing.
 my $other = StickyTest->new;
@@ -147,6 +175,6 @@ wait_for('the foreign file was looked at', sub { $t->error_log =~ /not merged: .
 sleep 2;
 my @refusals = $t->error_log =~ /not merged: .*another hash key/g;
 is(scalar @refusals, 1, 'refused once, not every second');
-is_deeply(astray({ %old, %new }), [], 'no session moved');
+is_deeply(astray({ %old, %new, %tried }), [], 'no session moved');
 $t->stop;
 done_testing;
