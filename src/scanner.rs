@@ -205,6 +205,16 @@ impl Mode {
         }
     }
 
+    /// Whether `c` ends a token whatever comes before it (a comma after a
+    /// quote may too, in text: not told here).
+    #[inline]
+    fn is_delimiter(self, c: u8) -> bool {
+        match self {
+            Mode::Html => crate::swar::is_delimiter::<false>(c),
+            Mode::Text => crate::swar::is_delimiter::<true>(c),
+        }
+    }
+
     /// The first byte of `s` that ends a token; `before` as for
     /// [`Mode::last_delimiter`].
     #[inline]
@@ -370,7 +380,12 @@ impl Patterns {
                             // tag judged last: nothing to learn.
                             return Flow::Continue(());
                         }
-                        let (id, state) = if key && judged.token_at(region, m).is_some() {
+                        // A key alone in its token (delimiters on both
+                        // sides, as in `"sid" : "…"`) needs no search for
+                        // the token's bounds.
+                        let alone = ws > 0 && (m < 2 || mode.is_delimiter(region[m - 2]));
+                        let (id, state) = if key && (alone || judged.token_at(region, m).is_some())
+                        {
                             // The key's token, which holds its closing quote
                             // (`region[after]`), is known to end in time.
                             self.json_rest(region, after + 1, Json::Colon, true, judged)
@@ -507,9 +522,20 @@ impl Patterns {
                     i += 1;
                 }
                 (Json::Value, b'"') => {
-                    // Searched once per token: members packed in one
+                    let v = &s[i + 1..];
+                    let n = id_len(&v[..v.len().min(self.max_id_len + 1)]);
+                    if n == 0 || n > self.max_id_len || v.get(n) != Some(&b'"') {
+                        return (None, Json::None);
+                    }
+                    // The value's token is short when it began after white
+                    // space (at most a colon before the opening quote) or
+                    // at the region's start, and ends at the closing quote
+                    // (a delimiter or the region's end follows); when it
+                    // began with the key's, the key's token bounds it.
+                    let ends = v.get(n + 1).is_none_or(|&c| judged.mode.is_delimiter(c));
+                    // Else searched once per token: members packed in one
                     // token (`{"sid":"a","sid":"b",…}`) cost O(1) each.
-                    let known = token == 0 && in_short_token;
+                    let known = (ends && (token > 0 || at == 0)) || (token == 0 && in_short_token);
                     let (start, limit) = (at + token, region.len().min(at + token + MAX_TOKEN + 1));
                     if !known
                         && limit - start > MAX_TOKEN
@@ -517,11 +543,7 @@ impl Patterns {
                     {
                         return (None, Json::None);
                     }
-                    let v = &s[i + 1..];
-                    let n = id_len(&v[..v.len().min(self.max_id_len + 1)]);
-                    let id =
-                        (n > 0 && n <= self.max_id_len && v.get(n) == Some(&b'"')).then(|| &v[..n]);
-                    return (id, Json::None);
+                    return (Some(&v[..n]), Json::None);
                 }
                 _ => return (None, Json::None),
             }
@@ -1523,6 +1545,21 @@ mod tests {
                 scan_all_ways_mode(&p, mode, long.as_bytes()),
                 Vec::<String>::new()
             );
+        }
+        // A key alone in its token is read however long the tokens around
+        // it; one that ends an overlong token is not.
+        let x = "x".repeat(MAX_TOKEN);
+        for (body, want) in [
+            (format!("{x} \"sid\" : \"v2\" {x}"), &["v2"][..]),
+            (format!("{x}\"sid\" : \"v3\" {x}"), &[][..]),
+        ] {
+            for mode in [Mode::Text, Mode::Html] {
+                assert_eq!(
+                    scan_all_ways_mode(&p, mode, body.as_bytes()),
+                    want,
+                    "{mode:?}"
+                );
+            }
         }
         // Minified JSON longer than a token: in text, brackets and braces
         // end tokens, so members are judged a few at a time; in markup (an
