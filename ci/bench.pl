@@ -173,12 +173,18 @@ my @configs = (
     [rr_zk         => 'round robin, zone + keepalive',     'rr_zk',     '', $known],
     [sticky_zk     => 'sticky hit, zone + keepalive',      'sticky_zk', '', $known],
     [sync_hit      => 'sticky hit, sync=redis on',         'sticky_sync', '', $known],
+    # The same two with room for every request in one pool block: whether
+    # a request needs another 4 KB block (~600 instructions of malloc and
+    # free) depends on its shape, and the hit's ~150 bytes of request data
+    # tip this shape over (see README, Performance).
+    [rr_pool8k     => 'round robin, request_pool_size 8k', 'rr',        '', $known, 'request_pool_size 8k;'],
+    [hit_pool8k    => 'sticky hit, request_pool_size 8k',  'sticky',    '', $known, 'request_pool_size 8k;'],
 );
 my $front_servers = '';
 for my $c (@configs) {
-    my ($name, undef, $upstream, $extra) = @$c;
+    my ($name, undef, $upstream, $extra, undef, $server_extra) = @$c;
     my $listen = $t->port("F_$name");
-    $front_servers .= "    server { listen 127.0.0.1:$listen backlog=4096;"
+    $front_servers .= "    server { listen 127.0.0.1:$listen backlog=4096; " . ($server_extra // '')
         . " location / { proxy_pass http://$upstream; $extra } }\n";
 }
 # What every front configuration starts with: one worker on the first core,
@@ -357,7 +363,7 @@ sub callgrind_run {
 
 if (!$ONLY_STALL) {
     my %expect = (hit => ['bench', 'hits'], miss => ['bench', 'misses'], sticky_zk => ['bench_zk', 'hits'],
-        sync_hit => ['bench_sync', 'hits']);
+        sync_hit => ['bench_sync', 'hits'], hit_pool8k => ['bench', 'hits']);
     callgrind_run(
         nginx   => $NGINX,
         dir     => "$dir/front",
@@ -571,6 +577,7 @@ if (!$ONLY_STALL) {
         [zone_keepalive_vs_plain => 'sticky_zk', 'rr_zk'],
         [json_handshake_vs_html_same_size => 'learnjson', 'learnsmall'],
         [hit_sync_vs_hit => 'sync_hit', 'hit'],
+        [hit_vs_roundrobin_pool8k => 'hit_pool8k', 'rr_pool8k'],
         @anchor ? (
             [hit_vs_nginx_sticky_learn => 'ours130', 'nsticky130'],
             [nginx_sticky_learn_vs_roundrobin => 'nsticky130', 'rr130'],
