@@ -53,6 +53,9 @@ pub struct ZoneCtx {
     /// The state file as this process last wrote, read or merged it
     /// (zeroed: none): another one at the path is merged.
     known: core::cell::Cell<FileId>,
+    /// This process has seen another one write the state file (the other
+    /// nginx of a binary upgrade) and written its own at once in answer.
+    answered: core::cell::Cell<bool>,
     /// `sync=` settings (NULL: no sync), in the configuration's pool.
     pub sync: *const ZoneSync,
     /// Sync counters, in the zone (NULL until the zone is initialised).
@@ -762,6 +765,15 @@ unsafe extern "C" fn save_timer(ev: *mut ngx_event_t) {
                         // read again every second.
                         zctx.known.set(file);
                         jobs.extend(zctx.job(Work::Merge));
+                        if !zctx.answered.get() {
+                            // Another nginx uses the file (the new one of a
+                            // binary upgrade, a second after it started):
+                            // it gets this one's sessions now, not at the
+                            // next save_every= or when this one stops. Once:
+                            // two nginx then merge each other's saves.
+                            zctx.answered.set(true);
+                            zctx.last_saved.set(0);
+                        }
                     }
                     if state::save_due(zctx.last_saved.get(), zctx.save_every, now) {
                         zctx.last_saved.set(now);
