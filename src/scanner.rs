@@ -380,15 +380,24 @@ impl Patterns {
                             // tag judged last: nothing to learn.
                             return Flow::Continue(());
                         }
-                        // A key alone in its token (delimiters on both
-                        // sides, as in `"sid" : "…"`) needs no search for
-                        // the token's bounds.
-                        let alone = ws > 0 && (m < 2 || mode.is_delimiter(region[m - 2]));
-                        let (id, state) = if key && (alone || judged.token_at(region, m).is_some())
-                        {
-                            // The key's token, which holds its closing quote
-                            // (`region[after]`), is known to end in time.
-                            self.json_rest(region, after + 1, Json::Colon, true, judged)
+                        // The member is read first, as if the key's token
+                        // ended in time: only a member that holds an id (or
+                        // goes on in the next region) needs the key's token
+                        // bounded, and a key alone in it (delimiters on both
+                        // sides, as in `"sid" : "…"`) needs no search.
+                        let (id, state) = if key {
+                            let (id, state) =
+                                self.json_rest(region, after + 1, Json::Colon, true, judged);
+                            let alone = ws > 0 && (m < 2 || mode.is_delimiter(region[m - 2]));
+                            if (id.is_some() || state != Json::None)
+                                && !alone
+                                && judged.token_at(region, m).is_none()
+                            {
+                                // Its token is longer than MAX_TOKEN.
+                                (None, Json::None)
+                            } else {
+                                (id, state)
+                            }
                         } else {
                             (None, Json::None)
                         };
@@ -562,7 +571,7 @@ impl Patterns {
         judged: &mut Judged,
     ) -> Option<&'a [u8]> {
         let id = self.param_at(region, m, name_len)?;
-        let token = judged.token_at(region, m)?;
+        let token = judged.param_token_at(region, m, m + name_len + 1 + id.len())?;
         let same = match mode {
             Mode::Html => {
                 // Judged on the whole token, so that which of its matches
@@ -865,6 +874,37 @@ impl Judged {
             });
         }
         self.token.as_mut().filter(|t| t.end.is_some())
+    }
+
+    /// The token of the link parameter `NAME=ID` whose name starts at `m`
+    /// and whose id ends at `end`: the parameter alone when a delimiter
+    /// (or the region's edge) comes right before its separator (`?`, `&`
+    /// or `;`, at `m - 1`) and right after the id, found without a search
+    /// (names, `=` and ids hold no delimiter); else as [`Judged::token_at`].
+    #[inline(always)]
+    fn param_token_at(&mut self, region: &[u8], m: usize, end: usize) -> Option<&mut Token> {
+        let alone = (m < 2 || self.mode.is_delimiter(region[m - 2]))
+            && region.get(end).is_none_or(|&c| self.mode.is_delimiter(c));
+        if !alone {
+            return self.token_at(region, m);
+        }
+        let start = m - 1;
+        self.delims_to = m;
+        self.token_start = start;
+        let after_structure = match start.checked_sub(1) {
+            Some(d) => crate::swar::is_structure(region[d]) && self.mode == Mode::Text,
+            None => self.lead,
+        };
+        self.token = Some(Token {
+            start,
+            after_structure,
+            end: Some(end),
+            same: None,
+            quotes_to: start,
+            url_start: start,
+            url_same: None,
+        });
+        self.token.as_mut()
     }
 
     /// The last `<` or `>` before `m`, within [`MAX_TOKEN`] bytes. Matches
@@ -1752,6 +1792,23 @@ mod tests {
             let chunks = random_chunks(page.as_bytes(), seed, max);
             assert_eq!(scan_chunks(&p, &chunks), whole, "seed {seed} max {max}");
         }
+    }
+
+    #[test]
+    fn a_parameter_alone_in_its_token_is_judged_as_any_other() {
+        // Bounded without a search (white space or the region's edge on
+        // both sides), judged as before.
+        let p = patterns(&["sid"]);
+        assert_eq!(
+            scan_all_ways_mode(&p, Mode::Text, b"&sid=a ?sid=b\n;sid=c"),
+            ["a", "b", "c"]
+        );
+        // After JSON structure the URL began unseen; in markup a parameter
+        // alone is no attribute's URL.
+        assert!(scan_all_ways_mode(&p, Mode::Text, b"[?sid=d] {?sid=e}").is_empty());
+        assert!(scan_all_ways_mode(&p, Mode::Html, b"<p> ?sid=f </p>").is_empty());
+        // A comma ends no id: the parameter goes on into a longer token.
+        assert_eq!(scan_all_ways_mode(&p, Mode::Text, b" ?sid=g,h\"x"), ["g,h"]);
     }
 
     #[test]
