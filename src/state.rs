@@ -49,8 +49,10 @@ pub const MAX_FILE: u64 = 4 << 30;
 pub enum StateError {
     /// Reading failed (a missing file is `Io` with `NotFound`).
     Io(io::Error),
-    /// Shorter than its header or its entry count says, or too large.
+    /// Shorter than its header or its entry count says.
     Truncated,
+    /// Larger than whoever reads it takes (its size in bytes).
+    TooLarge(u64),
     /// Not a state file.
     BadMagic,
     /// Written by another format or entry version.
@@ -69,6 +71,7 @@ impl fmt::Display for StateError {
         match self {
             StateError::Io(e) => write!(f, "{e}"),
             StateError::Truncated => write!(f, "file is truncated"),
+            StateError::TooLarge(n) => write!(f, "{n} bytes, more than this zone would take"),
             StateError::BadMagic => write!(f, "not a sticky_session state file"),
             StateError::Version(fv, lv) => write!(
                 f,
@@ -251,7 +254,9 @@ pub struct Merged {
 /// Merges the state file at `path` into `table`, which goes on serving: a
 /// session the table lacks is added, one it holds keeps the more recently
 /// used copy (see [`Table::restore`]). For a file another process wrote
-/// over this one's, such as the old nginx of a binary upgrade as it stops.
+/// over this one's, such as the other nginx of a binary upgrade. A file of
+/// more sessions than four such tables hold is refused unread: a worker
+/// does not take in whatever someone put there.
 pub fn merge(
     path: &Path,
     table: &Table<'_>,
@@ -259,7 +264,11 @@ pub fn merge(
     now: u32,
     exp: Expiry,
 ) -> Result<Merged, StateError> {
-    let (bytes, id) = read(path)?;
+    let most = (table.capacity() as u64)
+        .saturating_mul(4 * ENTRY_LEN as u64)
+        .saturating_add((HEADER_LEN + 8) as u64)
+        .min(MAX_FILE);
+    let (bytes, id) = read_at_most(path, most)?;
     let d = decode(&bytes)?;
     if d.secret != table.secret() {
         return Err(StateError::OtherKey);
@@ -310,6 +319,11 @@ pub fn decode(b: &[u8]) -> Result<Decoded<'_>, StateError> {
 /// file, opened without following a link and without blocking. Returns its
 /// bytes and which file they came from.
 pub fn read(path: &Path) -> Result<(Vec<u8>, FileId), StateError> {
+    read_at_most(path, MAX_FILE)
+}
+
+/// As [`read`], refusing a file of more than `max` bytes before reading it.
+fn read_at_most(path: &Path, max: u64) -> Result<(Vec<u8>, FileId), StateError> {
     let f = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
@@ -322,8 +336,8 @@ pub fn read(path: &Path) -> Result<(Vec<u8>, FileId), StateError> {
     if !meta.file_type().is_file() {
         return Err(StateError::NotRegular);
     }
-    if meta.len() > MAX_FILE {
-        return Err(StateError::Truncated);
+    if meta.len() > max {
+        return Err(StateError::TooLarge(meta.len()));
     }
     let mut buf = Vec::with_capacity(meta.len() as usize);
     // A file that grows while read is cut at its size when opened: decode
@@ -728,6 +742,16 @@ mod tests {
         }
         // Merging the same file again changes nothing.
         assert_eq!(merge(&path, &new, &lock, 1300, EXP).unwrap().restored, 0);
+        // A file larger than four such tables hold is not read.
+        let big = dir.join("big.state");
+        fs::File::create(&big)
+            .unwrap()
+            .set_len((HEADER_LEN + 8 + 4 * new.capacity() * ENTRY_LEN + 1) as u64)
+            .unwrap();
+        assert!(matches!(
+            merge(&big, &new, &lock, 1300, EXP),
+            Err(StateError::TooLarge(_))
+        ));
 
         // A file of a zone with another key is refused, the table untouched.
         let (h3, s3) = (Header::default(), slots(64));

@@ -320,7 +320,7 @@ impl StateJob {
                         NGX_LOG_NOTICE,
                         log,
                         "sticky_session: merged {} of {} sessions from \"{}\", which another \
-                         process wrote (the old nginx of a binary upgrade, as it stopped?)",
+                         process wrote (the other nginx of a binary upgrade?)",
                         m.restored,
                         m.total,
                         path
