@@ -52,14 +52,23 @@ sub nginx_version {
     return $maj * 1_000_000 + $min * 1000 + $pat;
 }
 
-# A free loopback port, the same one for the same name within a test.
+# A free loopback port, the same one for the same name within a test, and
+# another one for every name: the kernel may hand out a port again once its
+# probe socket is closed, and two server blocks on one port would silently
+# share it (t/backup.t saw its backup answered by a primary's block).
 sub port {
     my ($self, $name) = @_;
     return $self->{ports}{$name} //= do {
-        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1, ReuseAddr => 1)
-            or die "no free port: $!";
-        my $p = $s->sockport;
-        close $s;
+        my %taken = map { $_ => 1 } values %{ $self->{ports} };
+        my $p;
+        for (1 .. 100) {
+            my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1, ReuseAddr => 1)
+                or die "no free port: $!";
+            $p = $s->sockport;
+            close $s;
+            last unless $taken{$p};
+        }
+        die "no port that this test does not already use" if $taken{$p};
         $p;
     };
 }
