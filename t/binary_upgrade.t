@@ -104,6 +104,14 @@ my $new_master = $t->read_pid;
 wait_for('the new nginx merged the old one\'s 30 sessions while both run',
     sub { $t->error_log =~ /merged 30 of 30 sessions from "\Q$file\E", which another process wrote/ }, 10);
 
+# Sessions learned while both nginx answer, by either (both accept on the
+# same sockets).
+my %both;
+for (1 .. 20) {
+    my $r = $t->get('/');
+    $both{ sid_of($r) } = backend_of($r);
+}
+
 # The old workers stop; the old master stays (to roll back), so only the
 # new nginx answers now. It learns sessions of its own.
 kill 'WINCH', $old_master;
@@ -111,6 +119,8 @@ kill 'WINCH', $old_master;
 wait_for('the old workers left',
     sub { local $t->{pid} = $old_master; !grep { $_ != $new_master } $t->workers });
 is_deeply(astray(\%old), [], 'so the new nginx alone routes every session of the old one');
+# The old worker 0 wrote its table once more as it stopped.
+wait_for('and, within a second or so, those learned while both answered', sub { !@{ astray(\%both) } }, 5);
 for (1 .. 10) {
     my $r = $t->get('/');
     $new{ sid_of($r) } = backend_of($r);
@@ -131,8 +141,8 @@ is(build(), 'next', 'the upgraded nginx runs the next build');
 # brings back both nginx's sessions.
 $t->stop_nginx;
 $t->run;
-like($t->error_log, qr/restored 40 of 40 sessions/, 'a restart restores all 40');
-is_deeply(astray({ %old, %new }), [], 'and every one routes to its server');
+like($t->error_log, qr/restored 60 of 60 sessions/, 'a restart restores all 60');
+is_deeply(astray({ %old, %both, %new }), [], 'and every one routes to its server');
 
 # A rollback: after USR2 and WINCH the old master is told to start its
 # workers again (HUP) and the new one quits. What the new nginx learned
@@ -157,7 +167,7 @@ kill 'QUIT', $trial;
 wait_for('the trial master left', sub { !kill 0, $trial }, 15);
 $t->{pid} = $kept;
 wait_for('the rolled back nginx routes the trial\'s sessions', sub { !@{ astray(\%tried) } }, 10);
-is_deeply(astray({ %old, %new }), [], 'and every earlier one');
+is_deeply(astray({ %old, %both, %new }), [], 'and every earlier one');
 
 # A file of another zone (another hash key) put in its place is refused,
 # logged once, and changes nothing.
@@ -183,6 +193,6 @@ wait_for('the foreign file was looked at', sub { $t->error_log =~ /not merged: .
 sleep 2;
 my @refusals = $t->error_log =~ /not merged: .*another hash key/g;
 is(scalar @refusals, 1, 'refused once, not every second');
-is_deeply(astray({ %old, %new, %tried }), [], 'no session moved');
+is_deeply(astray({ %old, %both, %new, %tried }), [], 'no session moved');
 $t->stop;
 done_testing;

@@ -695,13 +695,23 @@ unsafe fn tick(cycle: *mut ngx_cycle_t) -> ngx_msec_t {
 }
 
 /// A worker that exits waits for its saving thread (the table it reads is
-/// unmapped with the process) and logs its results.
+/// unmapped with the process) and logs its results. A worker 0 that has
+/// answered another nginx using its state files (a binary upgrade under
+/// way) writes them once more: after `WINCH` the other nginx then merges
+/// what this one learned since, instead of waiting for this master's exit.
 ///
 /// # Safety
 /// `cycle` must be the process's live cycle.
 pub unsafe fn stop_saving(cycle: *mut ngx_cycle_t) {
-    // SAFETY: the cycle's log is valid while it is.
-    reap_saving(unsafe { (*cycle).log }, true);
+    // SAFETY: the cycle and its zones are valid while it is.
+    unsafe {
+        reap_saving((*cycle).log, true);
+        for_each_zone_ctx(cycle, |_, zctx| {
+            if zctx.answered.get() {
+                zctx.save((*cycle).log);
+            }
+        });
+    }
 }
 
 /// Arms this process's timer that writes the state files, if any zone has one.
