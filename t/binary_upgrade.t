@@ -3,9 +3,9 @@
 # or this module without dropping a connection) keeps every session with
 # state=. The new nginx reads the state file as it starts, but the old one
 # goes on learning: each worker 0 merges the file when the other nginx
-# writes it (the old one at once when it sees the new one's first save, and
-# its master as it exits), and what the new nginx learned meanwhile stays
-# as it is. A rollback (HUP the old master, QUIT the new) brings the new
+# writes it (the old one writes at once when it sees the new one's first
+# save, again as its workers stop at WINCH, and its master as it exits),
+# and what the new nginx learned meanwhile stays as it is. A rollback (HUP the old master, QUIT the new) brings the new
 # nginx's sessions back the same way.
 #
 # A new build of the module, put in place of the old file, takes effect in
@@ -57,7 +57,11 @@ http {
 CONF
 $t->run;
 my $file = $t->dir . '/sessions.state';
-sub build { my $s = StickyTest::body($t->get('/status')); $s =~ /"LEARN_LIMITED"/ ? 'next' : $s =~ /"learn_limited"/ ? 'first' : 'none' }
+# Which build answers, by its status page.
+sub build {
+    my $s = StickyTest::body($t->get('/status'));
+    return $s =~ /"LEARN_LIMITED"/ ? 'next' : $s =~ /"learn_limited"/ ? 'first' : 'none';
+}
 is(build(), 'first', 'the first build runs');
 
 # Worker 0 writes the file (and so the zone's hash key) a second after it
