@@ -52,23 +52,38 @@ sub nginx_version {
     return $maj * 1_000_000 + $min * 1000 + $pat;
 }
 
+# The kernel's range for the local ports of outgoing connections (and of
+# sockets bound to port 0). Test ports are chosen below it: there no client
+# or upstream connection of a test running beside this one can take a port
+# between its choice and nginx's bind().
+our $EPHEMERAL_LO = do {
+    my $lo = 32768;
+    if (open my $fh, '<', '/proc/sys/net/ipv4/ip_local_port_range') {
+        $lo = $1 if (<$fh> // '') =~ /^\s*(\d+)/;
+    }
+    $lo;
+};
+
 # A free loopback port, the same one for the same name within a test, and
-# another one for every name: the kernel may hand out a port again once its
-# probe socket is closed, and two server blocks on one port would silently
-# share it (t/backup.t saw its backup answered by a primary's block).
+# another one for every name (two server blocks on one port would silently
+# share it): a random port below the ephemeral range that can be bound now.
 sub port {
     my ($self, $name) = @_;
     return $self->{ports}{$name} //= do {
-        my %taken = map { $_ => 1 } values %{ $self->{ports} };
+        my %taken = map { defined $_ ? ($_ => 1) : () } values %{ $self->{ports} };
         my $p;
-        for (1 .. 100) {
-            my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1, ReuseAddr => 1)
-                or die "no free port: $!";
-            $p = $s->sockport;
+        for (1 .. 1000) {
+            my $try = $EPHEMERAL_LO > 11000 ? 10000 + int(rand($EPHEMERAL_LO - 10000)) : 0;
+            next if $taken{$try};
+            my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $try, Listen => 1, ReuseAddr => 1)
+                or next;
+            $try = $s->sockport;
             close $s;
-            last unless $taken{$p};
+            next if $taken{$try};
+            $p = $try;
+            last;
         }
-        die "no port that this test does not already use" if $taken{$p};
+        die "no free port for $name" unless $p;
         $p;
     };
 }
