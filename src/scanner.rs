@@ -859,21 +859,28 @@ impl Judged {
                     }
                 }
             };
-            let after_structure = match start.checked_sub(1) {
-                Some(d) => crate::swar::is_structure(region[d]) && self.mode == Mode::Text,
-                None => self.lead,
-            };
-            self.token = Some(Token {
-                start,
-                after_structure,
-                end: end.filter(|&e| e - start <= MAX_TOKEN),
-                same: None,
-                quotes_to: start,
-                url_start: start,
-                url_same: None,
-            });
+            self.open_token(region, start, end.filter(|&e| e - start <= MAX_TOKEN));
         }
         self.token.as_mut().filter(|t| t.end.is_some())
+    }
+
+    /// Makes the token starting at `start` and ending at `end` (`None`:
+    /// longer than [`MAX_TOKEN`]) the current one, nothing decided yet.
+    #[inline(always)]
+    fn open_token(&mut self, region: &[u8], start: usize, end: Option<usize>) {
+        let after_structure = match start.checked_sub(1) {
+            Some(d) => crate::swar::is_structure(region[d]) && self.mode == Mode::Text,
+            None => self.lead,
+        };
+        self.token = Some(Token {
+            start,
+            after_structure,
+            end,
+            same: None,
+            quotes_to: start,
+            url_start: start,
+            url_same: None,
+        });
     }
 
     /// The token of the link parameter `NAME=ID` whose name starts at `m`
@@ -891,19 +898,7 @@ impl Judged {
         let start = m - 1;
         self.delims_to = m;
         self.token_start = start;
-        let after_structure = match start.checked_sub(1) {
-            Some(d) => crate::swar::is_structure(region[d]) && self.mode == Mode::Text,
-            None => self.lead,
-        };
-        self.token = Some(Token {
-            start,
-            after_structure,
-            end: Some(end),
-            same: None,
-            quotes_to: start,
-            url_start: start,
-            url_same: None,
-        });
+        self.open_token(region, start, Some(end));
         self.token.as_mut()
     }
 
