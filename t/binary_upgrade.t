@@ -78,6 +78,32 @@ sub astray {
     } sort keys %$sessions ];
 }
 
+# `$n` new sessions (each id's server), from whichever nginx answers.
+sub sessions {
+    my ($n) = @_;
+    my %home;
+    for (1 .. $n) {
+        my $r = $t->get('/');
+        $home{ sid_of($r) } = backend_of($r);
+    }
+    return %home;
+}
+
+# USR2 to `$master`: the new master's pid, once it runs.
+sub upgrade {
+    my ($master, $what) = @_;
+    kill 'USR2', $master;
+    wait_for($what, sub { -s $t->dir . '/logs/nginx.pid.oldbin' && ($t->read_pid // $master) != $master });
+    return $t->read_pid;
+}
+
+# `$master`'s workers, not counting `$child` (a new master is the old one's child).
+sub workers_of {
+    my ($master, $child) = @_;
+    local $t->{pid} = $master;
+    return grep { $_ != $child } $t->workers;
+}
+
 # The next build replaces the file (as a package upgrade does: a new file
 # renamed into place). A reload keeps the module loaded; its new worker 0
 # writes the file a second later.
@@ -88,19 +114,12 @@ is(build(), 'first', 'a reload keeps running the loaded build');
 wait_for('the reloaded nginx wrote the file', sub { ((stat $file)[1] // $inode) != $inode }, 5);
 
 # Sessions the file does not hold: all lost to an upgrade until now.
-my (%old, %new);
-for (1 .. 30) {
-    my $r = $t->get('/');
-    $old{ sid_of($r) } = backend_of($r);
-}
+my %old = sessions(30);
 is(scalar keys %old, 30, '30 sessions learned by the old nginx');
 is_deeply(astray(\%old), [], 'they route to their servers');
 
 my $old_master = $t->{pid};
-kill 'USR2', $old_master;
-wait_for('the new master started',
-    sub { -s $t->dir . '/logs/nginx.pid.oldbin' && ($t->read_pid // $old_master) != $old_master });
-my $new_master = $t->read_pid;
+my $new_master = upgrade($old_master, 'the new master started');
 
 # The new nginx writes the file a second after it starts; the old one sees
 # that another nginx uses it and writes its own at once, which the new one
@@ -110,25 +129,16 @@ wait_for('the new nginx merged the old one\'s 30 sessions while both run',
 
 # Sessions learned while both nginx answer, by either (both accept on the
 # same sockets).
-my %both;
-for (1 .. 20) {
-    my $r = $t->get('/');
-    $both{ sid_of($r) } = backend_of($r);
-}
+my %both = sessions(20);
 
 # The old workers stop; the old master stays (to roll back), so only the
 # new nginx answers now. It learns sessions of its own.
 kill 'WINCH', $old_master;
-# (The new master is a child of the old one too.)
-wait_for('the old workers left',
-    sub { local $t->{pid} = $old_master; !grep { $_ != $new_master } $t->workers });
+wait_for('the old workers left', sub { !workers_of($old_master, $new_master) });
 is_deeply(astray(\%old), [], 'so the new nginx alone routes every session of the old one');
 # The old worker 0 wrote its table once more as it stopped.
 wait_for('and, within a second or so, those learned while both answered', sub { !@{ astray(\%both) } }, 5);
-for (1 .. 10) {
-    my $r = $t->get('/');
-    $new{ sid_of($r) } = backend_of($r);
-}
+my %new = sessions(10);
 is(scalar keys %new, 10, '10 sessions learned by the new nginx');
 
 # The old master quits and writes its table once more: merged again, and
@@ -152,21 +162,12 @@ is_deeply(astray({ %old, %both, %new }), [], 'and every one routes to its server
 # workers again (HUP) and the new one quits. What the new nginx learned
 # during the trial comes back to the old one the same way.
 my $kept = $t->{pid};
-kill 'USR2', $kept;
-wait_for('a second upgrade started',
-    sub { -s $t->dir . '/logs/nginx.pid.oldbin' && ($t->read_pid // $kept) != $kept });
-my $trial = $t->read_pid;
+my $trial = upgrade($kept, 'a second upgrade started');
 kill 'WINCH', $kept;
-wait_for('the kept master\'s workers left',
-    sub { local $t->{pid} = $kept; !grep { $_ != $trial } $t->workers });
-my %tried;
-for (1 .. 10) {
-    my $r = $t->get('/');
-    $tried{ sid_of($r) } = backend_of($r);
-}
+wait_for('the kept master\'s workers left', sub { !workers_of($kept, $trial) });
+my %tried = sessions(10);
 kill 'HUP', $kept;
-wait_for('the kept master has workers again',
-    sub { local $t->{pid} = $kept; grep { $_ != $trial } $t->workers });
+wait_for('the kept master has workers again', sub { scalar workers_of($kept, $trial) });
 kill 'QUIT', $trial;
 wait_for('the trial master left', sub { !kill 0, $trial }, 15);
 $t->{pid} = $kept;
