@@ -52,8 +52,12 @@ pub const MAX_TOKEN: usize = 2048;
 /// than by restarting the SIMD search (see [`Patterns::scan_region`]).
 const NEAR: usize = 32;
 
-/// What opens or closes a URL in text: quotes, a backquote, a parenthesis.
-const URL_QUOTES: [u8; 4] = *b"\"'(`";
+/// Whether `c` opens or closes a URL in text: quotes, a backquote, a
+/// parenthesis.
+#[inline(always)]
+fn is_url_quote(c: u8) -> bool {
+    matches!(c, b'"' | b'\'' | b'(' | b'`')
+}
 
 /// Longest id remembered by [`Recent`].
 const RECENT_MAX: usize = 64;
@@ -598,7 +602,7 @@ impl Patterns {
                 // The URL starts after the token's last quote or bracket
                 // before `m`: the quotes are read once, in order.
                 let from = token.quotes_to.max(token.start);
-                if let Some(q) = region[from..m].iter().rposition(|c| URL_QUOTES.contains(c)) {
+                if let Some(q) = region[from..m].iter().rposition(|&c| is_url_quote(c)) {
                     token.url_start = from + q + 1;
                     token.url_same = None;
                 }
@@ -620,7 +624,7 @@ impl Patterns {
                             && (!(first.is_ascii_alphabetic() || first == b'/') || {
                                 let url_end = region[m..end]
                                     .iter()
-                                    .position(|c| URL_QUOTES.contains(c))
+                                    .position(|&c| is_url_quote(c))
                                     .map_or(end, |i| m + i);
                                 same_site(text_url(&region[url_start..url_end]), host)
                             });
@@ -652,8 +656,11 @@ impl Patterns {
         }
         judged.tag_open = Some(open);
         // Only an `<input>` holds a field: its name is whole before `m`.
-        let (tag_name, _) = split_tag_name(&region[open + 1..m]);
-        if !tag_name.eq_ignore_ascii_case(b"input") {
+        let tag = &region[open + 1..m];
+        if !(tag.len() > INPUT.len()
+            && lower_eq(&tag[..INPUT.len()], INPUT)
+            && class(tag[INPUT.len()]) & (SPACE | SLASH) != 0)
+        {
             return None;
         }
         let hi = region.len().min(open + MAX_TOKEN);
@@ -667,13 +674,12 @@ impl Patterns {
         // JSON keys are skipped without judging (they could only be fields
         // of this tag, which is read once, here).
         judged.tag_end = close;
-        let (_, attrs) = split_tag_name(&region[open + 1..close]);
         let mut named = false;
         let mut value = None;
-        for (attr, v) in Attributes(attrs) {
-            if attr.eq_ignore_ascii_case(b"name") {
+        for (attr, v) in Attributes(&region[open + 1 + INPUT.len()..close]) {
+            if lower_eq(attr, b"name") {
                 named = v == Some(name);
-            } else if attr.eq_ignore_ascii_case(b"value") {
+            } else if lower_eq(attr, b"value") {
                 value = v;
             }
         }
@@ -937,9 +943,43 @@ fn tail_cut(mode: Mode, chunk: &[u8]) -> (usize, Carry) {
     (cut, Carry::Token)
 }
 
-#[inline]
+#[inline(always)]
 fn is_space(c: u8) -> bool {
-    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
+    class(c) & SPACE != 0
+}
+
+/// How a tag's bytes are read: HTML white space, `/`, `=` (see [`class`]).
+const SPACE: u8 = 1;
+const SLASH: u8 = 2;
+const EQUALS: u8 = 4;
+
+/// The classes of every byte, looked up rather than compared in the loops
+/// that read tags and JSON.
+static CLASSES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 5 {
+        t[b" \t\n\r\x0c"[i] as usize] = SPACE;
+        i += 1;
+    }
+    t[b'/' as usize] = SLASH;
+    t[b'=' as usize] = EQUALS;
+    t
+};
+
+#[inline(always)]
+fn class(c: u8) -> u8 {
+    CLASSES[c as usize]
+}
+
+/// The tag name a form field needs.
+const INPUT: &[u8] = b"input";
+
+/// Whether `s` is `lower` (lowercase ASCII letters) in any case.
+#[inline(always)]
+fn lower_eq(s: &[u8], lower: &[u8]) -> bool {
+    // Setting bit 5 lowercases a letter and turns no other byte into one.
+    s.len() == lower.len() && s.iter().zip(lower).all(|(&c, &l)| c | 0x20 == l)
 }
 
 /// Whether `s` ends as an attribute named `name` does before its value:
@@ -951,61 +991,57 @@ fn after_name_equals(s: &[u8]) -> bool {
     if i > 0 && matches!(s[i - 1], b'"' | b'\'') {
         i -= 1;
     }
-    let spaces = |i: usize| i - s[..i].iter().rev().take_while(|&&c| is_space(c)).count();
+    let spaces = |mut i: usize| {
+        while i > 0 && is_space(s[i - 1]) {
+            i -= 1;
+        }
+        i
+    };
     i = spaces(i);
     if i == 0 || s[i - 1] != b'=' {
         return false;
     }
     i = spaces(i - 1);
-    i >= 4 && s[i - 4..i].eq_ignore_ascii_case(b"name")
+    i >= 4 && lower_eq(&s[i - 4..i], b"name")
 }
 
-/// `input type=hidden …` → (`input`, `type=hidden …`).
-fn split_tag_name(tag: &[u8]) -> (&[u8], &[u8]) {
-    let n = tag
-        .iter()
-        .position(|&c| is_space(c) || c == b'/')
-        .unwrap_or(tag.len());
-    (&tag[..n], &tag[n..])
-}
-
-/// The attributes of a tag body, as HTML reads them: `name`, `name=value`,
-/// `name = "value"`, `name='value'`.
+/// The attributes of a tag body after its name, as HTML reads them:
+/// `name`, `name=value`, `name = "value"`, `name='value'`.
 struct Attributes<'a>(&'a [u8]);
 
 impl<'a> Iterator for Attributes<'a> {
     type Item = (&'a [u8], Option<&'a [u8]>);
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         let s = self.0;
-        let skip = |s: &'a [u8], i: usize| {
-            i + s[i..]
-                .iter()
-                .take_while(|&&c| is_space(c) || c == b'/')
-                .count()
+        // The first index from `i` whose class is not in `skip`.
+        let past = |mut i: usize, skip: u8| {
+            while i < s.len() && class(s[i]) & skip != 0 {
+                i += 1;
+            }
+            i
         };
-        let i = skip(s, 0);
-        if i == s.len() {
+        let start = past(0, SPACE | SLASH);
+        if start == s.len() {
             return None;
         }
-        let name_len = s[i..]
-            .iter()
-            .position(|&c| is_space(c) || c == b'=' || c == b'/')
-            .unwrap_or(s.len() - i)
-            .max(1);
-        let name = &s[i..i + name_len];
-        let mut j = i + name_len;
-        let after_ws = j + s[j..].iter().take_while(|&&c| is_space(c)).count();
-        if s.get(after_ws) != Some(&b'=') {
-            self.0 = &s[j..];
+        // A name is at least one byte (`=` included: `<a =x>`).
+        let mut end = start + 1;
+        while end < s.len() && class(s[end]) == 0 {
+            end += 1;
+        }
+        let name = &s[start..end];
+        let mut j = past(end, SPACE);
+        if s.get(j) != Some(&b'=') {
+            self.0 = &s[end..];
             return Some((name, None));
         }
-        j = after_ws + 1;
-        j += s[j..].iter().take_while(|&&c| is_space(c)).count();
+        j = past(j + 1, SPACE);
         let value = match s.get(j) {
             Some(&q @ (b'"' | b'\'')) => {
                 let body = &s[j + 1..];
-                let n = memchr(q, body).unwrap_or(body.len());
+                let n = body.iter().position(|&c| c == q).unwrap_or(body.len());
                 self.0 = &body[(n + 1).min(body.len())..];
                 &body[..n]
             }
