@@ -209,6 +209,16 @@ impl Mode {
         }
     }
 
+    /// Whether `region[i]` ends a token (a comma after a closing quote
+    /// too, in text); `region` starts at a token boundary.
+    #[inline(always)]
+    fn delimiter_at(self, region: &[u8], i: usize) -> bool {
+        match self {
+            Mode::Html => crate::swar::delimiter_at::<false>(region, i, AFTER_DELIMITER),
+            Mode::Text => crate::swar::delimiter_at::<true>(region, i, AFTER_DELIMITER),
+        }
+    }
+
     /// Whether `c` ends a token whatever comes before it (a comma after a
     /// quote may too, in text: not told here).
     #[inline]
@@ -346,7 +356,7 @@ impl Patterns {
         }
         if recent.json != Json::None {
             // A member whose name ended the previous region.
-            let (id, state) =
+            let (id, state, _) =
                 self.json_rest(region, 0, recent.json, false, &mut Judged::new(mode, lead));
             recent.json = state;
             if let Some(id) = id.filter(|id| !recent.is_last(id)) {
@@ -387,12 +397,14 @@ impl Patterns {
                         // The member is read first, as if the key's token
                         // ended in time: only a member that holds an id (or
                         // goes on in the next region) needs the key's token
-                        // bounded, and a key alone in it (delimiters on both
-                        // sides, as in `"sid" : "…"`) needs no search.
+                        // bounded, and one whose token is seen whole (a
+                        // delimiter before the key, and white space in the
+                        // member or a delimiter right after it, as in
+                        // `"sid" : "…"` and `,"sid":"…",`) needs no search.
                         let (id, state) = if key {
-                            let (id, state) =
+                            let (id, state, ends) =
                                 self.json_rest(region, after + 1, Json::Colon, true, judged);
-                            let alone = ws > 0 && (m < 2 || mode.is_delimiter(region[m - 2]));
+                            let alone = ends && (m < 2 || mode.delimiter_at(region, m - 2));
                             if (id.is_some() || state != Json::None)
                                 && !alone
                                 && judged.token_at(region, m).is_none()
@@ -504,7 +516,9 @@ impl Patterns {
     /// or overlong string) holds no id. `in_short_token`: the token holding
     /// `region[at]` is known to end within [`MAX_TOKEN`] of its start, so a
     /// value in it needs no search for its end (others are bounded with
-    /// `judged`'s delimiter bits).
+    /// `judged`'s delimiter bits). Last, whether that token ends within
+    /// what was read (white space in the member, or a delimiter right
+    /// after the id's closing quote).
     #[inline(always)]
     fn json_rest<'a>(
         &self,
@@ -513,7 +527,7 @@ impl Patterns {
         mut state: Json,
         in_short_token: bool,
         judged: &mut Judged,
-    ) -> (Option<&'a [u8]>, Json) {
+    ) -> (Option<&'a [u8]>, Json, bool) {
         let s = &region[at..];
         let mut i = 0;
         // Where the token holding what follows starts (white space ends
@@ -527,7 +541,7 @@ impl Patterns {
             }
             i += ws;
             let Some(&c) = s.get(i) else {
-                return (None, state);
+                return (None, state, token > 0);
             };
             match (state, c) {
                 (Json::Colon, b':') => {
@@ -538,14 +552,15 @@ impl Patterns {
                     let v = &s[i + 1..];
                     let n = id_len(&v[..v.len().min(self.max_id_len + 1)]);
                     if n == 0 || n > self.max_id_len || v.get(n) != Some(&b'"') {
-                        return (None, Json::None);
+                        return (None, Json::None, token > 0);
                     }
                     // The value's token is short when it began after white
                     // space (at most a colon before the opening quote) or
                     // at the region's start, and ends at the closing quote
                     // (a delimiter or the region's end follows); when it
                     // began with the key's, the key's token bounds it.
-                    let ends = v.get(n + 1).is_none_or(|&c| judged.mode.is_delimiter(c));
+                    let after = at + i + 1 + n + 1;
+                    let ends = after == region.len() || judged.mode.delimiter_at(region, after);
                     // Else searched once per token: members packed in one
                     // token (`{"sid":"a","sid":"b",…}`) cost O(1) each.
                     let known = (ends && (token > 0 || at == 0)) || (token == 0 && in_short_token);
@@ -554,11 +569,11 @@ impl Patterns {
                         && limit - start > MAX_TOKEN
                         && judged.first_delimiter(region, start, limit).is_none()
                     {
-                        return (None, Json::None);
+                        return (None, Json::None, token > 0);
                     }
-                    return (Some(&v[..n]), Json::None);
+                    return (Some(&v[..n]), Json::None, token > 0 || ends);
                 }
-                _ => return (None, Json::None),
+                _ => return (None, Json::None, token > 0),
             }
         }
     }

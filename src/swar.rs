@@ -227,8 +227,8 @@ fn two_before(s: &[u8], at: usize, before: [u8; 2]) -> [u8; 2] {
 }
 
 /// Whether `s[i]` ends a token (see [`is_delimiter`], [`quoted_comma`]).
-#[inline]
-fn delimiter_at<const JSON: bool>(s: &[u8], i: usize, before: [u8; 2]) -> bool {
+#[inline(always)]
+pub fn delimiter_at<const JSON: bool>(s: &[u8], i: usize, before: [u8; 2]) -> bool {
     is_delimiter::<JSON>(s[i]) || (JSON && quoted_comma(s, i, before))
 }
 
