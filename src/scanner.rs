@@ -349,6 +349,22 @@ impl Patterns {
         recent: &mut Recent,
         found: &mut impl FnMut(&[u8]) -> Flow,
     ) -> Flow {
+        // A copy per mode, in which every test of the mode is folded.
+        match mode {
+            Mode::Html => self.scan_region_as::<false>(region, host, recent, found),
+            Mode::Text => self.scan_region_as::<true>(region, host, recent, found),
+        }
+    }
+
+    /// [`Patterns::scan_region`] in text mode (`TEXT`) or HTML.
+    fn scan_region_as<const TEXT: bool>(
+        &self,
+        region: &[u8],
+        host: &[u8],
+        recent: &mut Recent,
+        found: &mut impl FnMut(&[u8]) -> Flow,
+    ) -> Flow {
+        let mode = if TEXT { Mode::Text } else { Mode::Html };
         // A token at the start of the region follows what ended the last.
         let lead = recent.after_structure;
         if let Some(&last) = region.last() {
@@ -590,14 +606,15 @@ impl Patterns {
         judged: &mut Judged,
     ) -> Option<&'a [u8]> {
         let id = self.param_at(region, m, name_len)?;
-        let token = judged.param_token_at(region, m, m + name_len + 1 + id.len())?;
+        let id_end = m + name_len + 1 + id.len();
+        let token = judged.param_token_at(region, m, id_end)?;
         let same = match mode {
             Mode::Html => {
                 // Judged on the whole token, so that which of its matches
                 // comes first (a repeat of the last id is skipped unjudged,
                 // and where buffers end decides what was reported last)
                 // cannot change the verdict.
-                let end = token.end.unwrap_or(m);
+                let end = token.end.at().unwrap_or(m);
                 let same = match token.same {
                     Some(same) => same,
                     None => {
@@ -609,7 +626,7 @@ impl Patterns {
                 };
                 if !same {
                     // Its attribute decides for the whole token.
-                    judged.skip_to = token.end.unwrap_or(m);
+                    judged.skip_to = end;
                 }
                 same
             }
@@ -627,9 +644,11 @@ impl Patterns {
                 // URL began before the token, unseen — judged not same-site.
                 let cut_off = url_start == token.start && token.after_structure;
                 // Judged on the whole URL (to the next quote or the token's
-                // end), whichever of its matches comes first.
-                let end = token.end.unwrap_or(m);
-                match token.url_same {
+                // end), whichever of its matches comes first. The token's
+                // end is looked for only when the verdict needs it: a URL
+                // that teaches nothing (most on a hostile page) costs no
+                // search.
+                let same = match token.url_same {
                     Some(same) => same,
                     None => {
                         let first = region[url_start];
@@ -637,16 +656,29 @@ impl Patterns {
                             // Neither a scheme nor `//` (nor `data:`) starts
                             // with this byte: relative, wherever it ends.
                             && (!(first.is_ascii_alphabetic() || first == b'/') || {
-                                let url_end = region[m..end]
-                                    .iter()
-                                    .position(|&c| is_url_quote(c))
-                                    .map_or(end, |i| m + i);
-                                same_site(text_url(&region[url_start..url_end]), host)
+                                // A quote right after the id ends the URL
+                                // inside the token, wherever that ends.
+                                let url_end = match region.get(id_end) {
+                                    Some(&c) if is_url_quote(c) => Some(id_end),
+                                    _ => judged.token_end(region, m).map(|end| {
+                                        region[m..end]
+                                            .iter()
+                                            .position(|&c| is_url_quote(c))
+                                            .map_or(end, |i| m + i)
+                                    }),
+                                };
+                                url_end.is_some_and(|end| {
+                                    same_site(text_url(&region[url_start..end]), host)
+                                })
                             });
-                        token.url_same = Some(same);
+                        if let Some(t) = judged.token.as_mut() {
+                            t.url_same = Some(same);
+                        }
                         same
                     }
-                }
+                };
+                // What teaches is in a token of at most MAX_TOKEN.
+                same && judged.token_end(region, m).is_some()
             }
         };
         same.then_some(id)
@@ -739,13 +771,34 @@ struct Judged {
     blocks: [(usize, u64); 4],
 }
 
+/// Where a token ends: not looked for yet (a link whose verdict needs no
+/// end: one in text that teaches nothing), at a delimiter (or the region's
+/// end), or past [`MAX_TOKEN`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    Unknown,
+    At(usize),
+    Overlong,
+}
+
+impl Bound {
+    /// The end, once known to be in time.
+    #[inline(always)]
+    fn at(self) -> Option<usize> {
+        match self {
+            Bound::At(end) => Some(end),
+            _ => None,
+        }
+    }
+}
+
 /// A token holding link matches, and what was decided about its URL.
 struct Token {
     start: usize,
     /// It follows JSON structure (text).
     after_structure: bool,
-    /// Its end, or `None` when it is longer than [`MAX_TOKEN`].
-    end: Option<usize>,
+    /// Where it ends, once looked for.
+    end: Bound,
     /// HTML: whether its attribute carries a same-site URL.
     same: Option<bool>,
     /// Text: bytes before this were searched for quotes; the current URL
@@ -839,18 +892,24 @@ impl Judged {
     /// [`MAX_TOKEN`]. Matches come in increasing order.
     #[inline(always)]
     fn token_at(&mut self, region: &[u8], m: usize) -> Option<&mut Token> {
+        self.token_start_at(region, m)?;
+        self.token_end(region, m)?;
+        self.token.as_mut()
+    }
+
+    /// The token holding the match at `m`, its end not looked for unless
+    /// known already. Matches come in increasing order.
+    #[inline(always)]
+    fn token_start_at(&mut self, region: &[u8], m: usize) -> Option<&mut Token> {
         // A match before the end of the last token is in it: a token holds
         // no delimiter, so there is none to look for.
-        let inside = self
-            .token
-            .as_ref()
-            .is_some_and(|t| t.end.is_some_and(|end| m < end));
-        if !inside {
+        let last_end = self.token.as_ref().and_then(|t| t.end.at());
+        if last_end.is_none_or(|end| m >= end) {
             // The last token's end, if searched past, is a delimiter: only
             // what lies after it is left to search (a short gap between
             // packed tokens, read without setting up a word search).
             let mut from = self.delims_to;
-            if let Some(end) = self.token.as_ref().and_then(|t| t.end) {
+            if let Some(end) = last_end {
                 if end >= from && end < m {
                     self.token_start = end + 1;
                     from = end + 1;
@@ -863,32 +922,47 @@ impl Judged {
         self.delims_to = m;
         let start = self.token_start;
         if self.token.as_ref().is_none_or(|t| t.start != start) {
-            // A new token: where it ends, if it ends in time.
-            let limit = region.len().min(start + MAX_TOKEN + 1);
-            let end = if m > limit {
-                // Already longer than MAX_TOKEN at `m`.
-                None
-            } else {
-                match self.first_delimiter(region, m, limit) {
-                    Some(d) => Some(d),
-                    None if limit == region.len() => Some(limit),
-                    // No delimiter up to `limit`: every match before it is in
-                    // this overlong token.
-                    None => {
-                        self.skip_to = limit;
-                        None
-                    }
-                }
-            };
-            self.open_token(region, start, end.filter(|&e| e - start <= MAX_TOKEN));
+            self.open_token(region, start, Bound::Unknown);
         }
-        self.token.as_mut().filter(|t| t.end.is_some())
+        self.token.as_mut()
     }
 
-    /// Makes the token starting at `start` and ending at `end` (`None`:
-    /// longer than [`MAX_TOKEN`]) the current one, nothing decided yet.
+    /// The end of the current token, which holds the match at `m`, looked
+    /// for once; `None` when it is longer than [`MAX_TOKEN`].
     #[inline(always)]
-    fn open_token(&mut self, region: &[u8], start: usize, end: Option<usize>) {
+    fn token_end(&mut self, region: &[u8], m: usize) -> Option<usize> {
+        let t = self.token.as_ref()?;
+        if t.end != Bound::Unknown {
+            return t.end.at();
+        }
+        let start = t.start;
+        let limit = region.len().min(start + MAX_TOKEN + 1);
+        let end = if m > limit {
+            // Already longer than MAX_TOKEN at `m`.
+            Bound::Overlong
+        } else {
+            match self.first_delimiter(region, m, limit) {
+                Some(d) if d - start <= MAX_TOKEN => Bound::At(d),
+                Some(_) => Bound::Overlong,
+                None if limit == region.len() && limit - start <= MAX_TOKEN => Bound::At(limit),
+                None if limit == region.len() => Bound::Overlong,
+                // No delimiter up to `limit`: every match before it is in
+                // this overlong token.
+                None => {
+                    self.skip_to = limit;
+                    Bound::Overlong
+                }
+            }
+        };
+        let t = self.token.as_mut()?;
+        t.end = end;
+        end.at()
+    }
+
+    /// Makes the token starting at `start` and ending at `end` the current
+    /// one, nothing decided yet.
+    #[inline(always)]
+    fn open_token(&mut self, region: &[u8], start: usize, end: Bound) {
         let after_structure = match start.checked_sub(1) {
             Some(d) => crate::swar::is_structure(region[d]) && self.mode == Mode::Text,
             None => self.lead,
@@ -908,18 +982,23 @@ impl Judged {
     /// and whose id ends at `end`: the parameter alone when a delimiter
     /// (or the region's edge) comes right before its separator (`?`, `&`
     /// or `;`, at `m - 1`) and right after the id, found without a search
-    /// (names, `=` and ids hold no delimiter); else as [`Judged::token_at`].
+    /// (names, `=` and ids hold no delimiter); else as
+    /// [`Judged::token_start_at`]: its end may be unknown.
     #[inline(always)]
     fn param_token_at(&mut self, region: &[u8], m: usize, end: usize) -> Option<&mut Token> {
         let alone = (m < 2 || self.mode.is_delimiter(region[m - 2]))
             && region.get(end).is_none_or(|&c| self.mode.is_delimiter(c));
         if !alone {
-            return self.token_at(region, m);
+            // In text, a link's verdict may need no end (see link_at).
+            return match self.mode {
+                Mode::Html => self.token_at(region, m),
+                Mode::Text => self.token_start_at(region, m),
+            };
         }
         let start = m - 1;
         self.delims_to = m;
         self.token_start = start;
-        self.open_token(region, start, Some(end));
+        self.open_token(region, start, Bound::At(end));
         self.token.as_mut()
     }
 
