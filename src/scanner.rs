@@ -38,7 +38,7 @@ use memchr::{memchr, memrchr, memrchr2};
 
 use crate::id::{id_len, is_id_byte, valid_id, Names};
 use crate::swar::AFTER_DELIMITER;
-use crate::url::{attribute_url, same_site, text_url};
+use crate::url::{attribute_url, may_carry_url, same_site, text_url};
 
 /// What a caller's `found` callback answers for each id: go on, or stop the
 /// scan (a learner that only wants a response's first id). Once a scan has
@@ -613,22 +613,35 @@ impl Patterns {
                 // Judged on the whole token, so that which of its matches
                 // comes first (a repeat of the last id is skipped unjudged,
                 // and where buffers end decides what was reported last)
-                // cannot change the verdict.
-                let end = token.end.at().unwrap_or(m);
+                // cannot change the verdict. Its attribute's name is whole
+                // before `m` when its `=` is: a name that carries no URL
+                // decides with no search for the token's end (nor does
+                // one without `=` before `m`, which would hold the
+                // parameter's separator).
+                let start = token.start;
                 let same = match token.same {
                     Some(same) => same,
                     None => {
-                        let url = attribute_url(&region[token.start..end]);
-                        let same = url.is_some_and(|url| same_site(url, host));
-                        token.same = Some(same);
+                        let eq = region[start..m].iter().position(|&c| c == b'=');
+                        let same = eq.is_some_and(|eq| may_carry_url(&region[start..start + eq]))
+                            && judged.token_end(region, m).is_some_and(|end| {
+                                attribute_url(&region[start..end])
+                                    .is_some_and(|url| same_site(url, host))
+                            });
+                        if let Some(t) = judged.token.as_mut() {
+                            t.same = Some(same);
+                        }
                         same
                     }
                 };
                 if !same {
                     // Its attribute decides for the whole token.
-                    judged.skip_to = end;
+                    if let Some(end) = judged.token.as_ref().and_then(|t| t.end.at()) {
+                        judged.skip_to = end;
+                    }
                 }
-                same
+                // What teaches is in a token of at most MAX_TOKEN.
+                same && judged.token_end(region, m).is_some()
             }
             Mode::Text => {
                 // The URL starts after the token's last quote or bracket
@@ -989,11 +1002,8 @@ impl Judged {
         let alone = (m < 2 || self.mode.is_delimiter(region[m - 2]))
             && region.get(end).is_none_or(|&c| self.mode.is_delimiter(c));
         if !alone {
-            // In text, a link's verdict may need no end (see link_at).
-            return match self.mode {
-                Mode::Html => self.token_at(region, m),
-                Mode::Text => self.token_start_at(region, m),
-            };
+            // A link's verdict may need no end (see link_at).
+            return self.token_start_at(region, m);
         }
         let start = m - 1;
         self.delims_to = m;

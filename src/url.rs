@@ -59,6 +59,12 @@ fn scheme_len(url: &[u8]) -> Option<usize> {
 /// Attributes whose value is a URL a browser will request.
 const URL_ATTRS: [&[u8]; 5] = [b"href", b"src", b"action", b"formaction", b"url"];
 
+/// Whether an attribute named `attr` may carry a URL: one of the URL
+/// attributes, or `content` (a refresh's).
+pub fn may_carry_url(attr: &[u8]) -> bool {
+    attr.eq_ignore_ascii_case(b"content") || URL_ATTRS.iter().any(|a| attr.eq_ignore_ascii_case(a))
+}
+
 /// Given the text of one markup token (for example `href="/cart?a=1&sid=X"`),
 /// returns its value (`/cart?a=1&sid=X"`) when the token is a URL-carrying
 /// attribute: `href`, `src`, `action`, `formaction`, a meta refresh
