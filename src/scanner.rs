@@ -417,12 +417,18 @@ impl Patterns {
                         // delimiter before the key, and white space in the
                         // member or a delimiter right after it, as in
                         // `"sid" : "…"` and `,"sid":"…",`) needs no search.
+                        // Nor does a repeat of the last id, skipped whatever
+                        // its token (in text: in HTML, a member in an
+                        // overlong token may still be a form field's name).
                         let (id, state) = if key {
                             let (id, state, ends) =
                                 self.json_rest(region, after + 1, Json::Colon, true, judged);
                             let alone = ends && (m < 2 || mode.delimiter_at(region, m - 2));
+                            let repeat =
+                                mode == Mode::Text && id.is_some_and(|id| recent.is_last(id));
                             if (id.is_some() || state != Json::None)
                                 && !alone
+                                && !repeat
                                 && judged.token_at(region, m).is_none()
                             {
                                 // Its token is longer than MAX_TOKEN.
@@ -618,7 +624,7 @@ impl Patterns {
                 // decides with no search for the token's end (nor does
                 // one without `=` before `m`, which would hold the
                 // parameter's separator).
-                let start = token.start;
+                let (start, judged_before) = (token.start, token.same.is_some());
                 let same = match token.same {
                     Some(same) => same,
                     None => {
@@ -635,8 +641,14 @@ impl Patterns {
                     }
                 };
                 if !same {
-                    // Its attribute decides for the whole token.
-                    if let Some(end) = judged.token.as_ref().and_then(|t| t.end.at()) {
+                    // Its attribute decides for the whole token: from its
+                    // second match on, the rest are skipped unjudged (its
+                    // end is looked for then, once).
+                    let end = match judged_before {
+                        true => judged.token_end(region, m),
+                        false => judged.token.as_ref().and_then(|t| t.end.at()),
+                    };
+                    if let Some(end) = end {
                         judged.skip_to = end;
                     }
                 }
