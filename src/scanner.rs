@@ -38,7 +38,9 @@ use memchr::{memchr, memrchr, memrchr2};
 
 use crate::id::{id_len, is_id_byte, valid_id, Names};
 use crate::swar::AFTER_DELIMITER;
-use crate::url::{attribute_url, may_carry_url, same_site, text_url};
+use crate::url::{
+    attribute_url, is_url_attribute, may_carry_url, same_site, same_site_prefix, text_url,
+};
 
 /// What a caller's `found` callback answers for each id: go on, or stop the
 /// scan (a learner that only wants a response's first id). Once a scan has
@@ -629,11 +631,29 @@ impl Patterns {
                     Some(same) => same,
                     None => {
                         let eq = region[start..m].iter().position(|&c| c == b'=');
-                        let same = eq.is_some_and(|eq| may_carry_url(&region[start..start + eq]))
-                            && judged.token_end(region, m).is_some_and(|end| {
-                                attribute_url(&region[start..end])
-                                    .is_some_and(|url| same_site(url, host))
-                            });
+                        let attr = eq.map(|eq| &region[start..start + eq]);
+                        // A URL attribute's value up to the match may
+                        // decide (see same_site_prefix); else the whole
+                        // token is read.
+                        let decided = match (eq, attr) {
+                            (Some(eq), Some(attr)) if is_url_attribute(attr) => {
+                                let value = &region[start + eq + 1..m];
+                                let value = match value.first() {
+                                    Some(b'"' | b'\'') => &value[1..],
+                                    _ => value,
+                                };
+                                same_site_prefix(value, host)
+                            }
+                            _ => None,
+                        };
+                        let same = attr.is_some_and(may_carry_url)
+                            && match decided {
+                                Some(same) => same,
+                                None => judged.token_end(region, m).is_some_and(|end| {
+                                    attribute_url(&region[start..end])
+                                        .is_some_and(|url| same_site(url, host))
+                                }),
+                            };
                         if let Some(t) = judged.token.as_mut() {
                             t.same = Some(same);
                         }
@@ -680,22 +700,8 @@ impl Patterns {
                         let same = !cut_off
                             // Neither a scheme nor `//` (nor `data:`) starts
                             // with this byte: relative, wherever it ends.
-                            && (!(first.is_ascii_alphabetic() || first == b'/') || {
-                                // A quote right after the id ends the URL
-                                // inside the token, wherever that ends.
-                                let url_end = match region.get(id_end) {
-                                    Some(&c) if is_url_quote(c) => Some(id_end),
-                                    _ => judged.token_end(region, m).map(|end| {
-                                        region[m..end]
-                                            .iter()
-                                            .position(|&c| is_url_quote(c))
-                                            .map_or(end, |i| m + i)
-                                    }),
-                                };
-                                url_end.is_some_and(|end| {
-                                    same_site(text_url(&region[url_start..end]), host)
-                                })
-                            });
+                            && (!(first.is_ascii_alphabetic() || first == b'/')
+                                || judged.text_same_site(region, url_start, m, id_end, host));
                         if let Some(t) = judged.token.as_mut() {
                             t.url_same = Some(same);
                         }
@@ -1022,6 +1028,35 @@ impl Judged {
         self.token_start = start;
         self.open_token(region, start, Bound::At(end));
         self.token.as_mut()
+    }
+
+    /// Whether the URL in text that starts at `url_start` and holds the link
+    /// parameter at `m` (its id ending at `id_end`) is same-site: decided by
+    /// its bytes up to the match (see [`same_site_prefix`]), or else read to
+    /// its end, the next quote or the current token's end.
+    fn text_same_site(
+        &mut self,
+        region: &[u8],
+        url_start: usize,
+        m: usize,
+        id_end: usize,
+        host: &[u8],
+    ) -> bool {
+        if let Some(same) = same_site_prefix(text_url(&region[url_start..m]), host) {
+            return same;
+        }
+        // A quote right after the id ends the URL inside the token,
+        // wherever that ends.
+        let url_end = match region.get(id_end) {
+            Some(&c) if is_url_quote(c) => Some(id_end),
+            _ => self.token_end(region, m).map(|end| {
+                region[m..end]
+                    .iter()
+                    .position(|&c| is_url_quote(c))
+                    .map_or(end, |i| m + i)
+            }),
+        };
+        url_end.is_some_and(|end| same_site(text_url(&region[url_start..end]), host))
     }
 
     /// The last `<` or `>` before `m`, within [`MAX_TOKEN`] bytes. Matches

@@ -5,43 +5,78 @@
 /// always do; `//host/…` and `http(s)://host/…` only when the host matches
 /// (ports are not compared). Other schemes (`mailto:`, `javascript:`) never do.
 pub fn same_site(url: &[u8], host: &[u8]) -> bool {
+    site(url, host, true).unwrap_or(false)
+}
+
+/// What [`same_site`] answers for every URL that starts with `prefix`, when
+/// the prefix decides it (its scheme, or its authority's end, is in it);
+/// `None` when the bytes after it may still change the answer. A
+/// parameter's verdict then needs no search for where its URL ends.
+pub fn same_site_prefix(prefix: &[u8], host: &[u8]) -> Option<bool> {
+    site(prefix, host, false)
+}
+
+/// [`same_site`] on `url`, which is the whole URL (`whole`) or its first
+/// bytes (then `None` where they do not decide).
+fn site(url: &[u8], host: &[u8], whole: bool) -> Option<bool> {
     let authority = if let Some(rest) = url.strip_prefix(b"//") {
         rest
+    } else if !whole && b"//".starts_with(url) {
+        // `/` or nothing: `//` may follow.
+        return None;
     } else {
         match scheme_len(url) {
-            None => return true,
+            // Cut inside what may still be a scheme.
+            None if !whole && is_scheme_start(url) => return None,
+            None => return Some(true),
             Some(n) => {
                 let scheme = &url[..n];
                 if !(scheme.eq_ignore_ascii_case(b"http") || scheme.eq_ignore_ascii_case(b"https"))
                 {
-                    return false;
+                    return Some(false);
                 }
-                match url[n + 1..].strip_prefix(b"//") {
+                let after = &url[n + 1..];
+                match after.strip_prefix(b"//") {
                     Some(rest) => rest,
-                    None => return false,
+                    None if !whole && b"//".starts_with(after) => return None,
+                    None => return Some(false),
                 }
             }
         }
     };
     let end = authority
         .iter()
-        .position(|&c| matches!(c, b'/' | b'?' | b'#' | b';'))
-        .unwrap_or(authority.len());
+        .position(|&c| matches!(c, b'/' | b'?' | b'#' | b';'));
+    let end = match end {
+        Some(end) => end,
+        None if whole => authority.len(),
+        // The authority may go on.
+        None => return None,
+    };
     let authority = &authority[..end];
     if authority.contains(&b'@') || host.is_empty() {
-        return false;
+        return Some(false);
     }
     let name = if authority.first() == Some(&b'[') {
         match authority.iter().position(|&c| c == b']') {
             Some(i) => &authority[..=i],
-            None => return false,
+            None => return Some(false),
         }
     } else {
         authority.split(|&c| c == b':').next().unwrap_or(authority)
     };
     let name = name.strip_suffix(b".").unwrap_or(name);
     let host = host.strip_suffix(b".").unwrap_or(host);
-    name.eq_ignore_ascii_case(host)
+    Some(name.eq_ignore_ascii_case(host))
+}
+
+/// Whether all of `url` may be the start of a scheme and its colon (a
+/// letter, then scheme bytes, nothing after).
+fn is_scheme_start(url: &[u8]) -> bool {
+    url.first().is_some_and(u8::is_ascii_alphabetic)
+        && url
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
 }
 
 /// Length of a URL scheme at the start of `url` (RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":").
@@ -62,7 +97,12 @@ const URL_ATTRS: [&[u8]; 5] = [b"href", b"src", b"action", b"formaction", b"url"
 /// Whether an attribute named `attr` may carry a URL: one of the URL
 /// attributes, or `content` (a refresh's).
 pub fn may_carry_url(attr: &[u8]) -> bool {
-    attr.eq_ignore_ascii_case(b"content") || URL_ATTRS.iter().any(|a| attr.eq_ignore_ascii_case(a))
+    attr.eq_ignore_ascii_case(b"content") || is_url_attribute(attr)
+}
+
+/// Whether the value of an attribute named `attr` is a URL.
+pub fn is_url_attribute(attr: &[u8]) -> bool {
+    URL_ATTRS.iter().any(|a| attr.eq_ignore_ascii_case(a))
 }
 
 /// Given the text of one markup token (for example `href="/cart?a=1&sid=X"`),
@@ -79,7 +119,7 @@ pub fn attribute_url(token: &[u8]) -> Option<&[u8]> {
         Some(b'"' | b'\'') => &value[1..],
         _ => value,
     };
-    if URL_ATTRS.iter().any(|a| attr.eq_ignore_ascii_case(a)) {
+    if is_url_attribute(attr) {
         Some(value)
     } else if attr.eq_ignore_ascii_case(b"content") {
         refresh_url(value)
@@ -124,6 +164,71 @@ fn trim_start(s: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every prefix that decides decides as the whole URL does, and a
+    /// prefix that reaches past the authority (or holds a relative URL's
+    /// first non-scheme byte) decides.
+    #[test]
+    fn prefixes_decide_as_the_whole_url() {
+        let urls: [&[u8]; 24] = [
+            b"/cart?sid=1",
+            b"//shop.example/a?sid=1",
+            b"//shop.example?sid=1",
+            b"//shop.example&sid=1",
+            b"//evil.example/?sid=1",
+            b"//shop.example.evil/?sid=1",
+            b"//user@shop.example/?sid=1",
+            b"//[::1]:80/?sid=1",
+            b"//[::1/?sid=1",
+            b"http://shop.example/x?sid=1",
+            b"HTTPS://SHOP.EXAMPLE./?sid=1",
+            b"https://shop.example:8443;sid=1",
+            b"http:/shop.example/?sid=1",
+            b"http:?sid=1",
+            b"ftp://shop.example/?sid=1",
+            b"mailto:a@shop.example?sid=1",
+            b"javascript:x?sid=1",
+            b"cart?sid=1",
+            b"a+b.c-d:x?sid=1",
+            b"?sid=1",
+            b"&sid=1",
+            b"x//shop.example/?sid=1",
+            b"/",
+            b"",
+        ];
+        for url in urls {
+            let whole = same_site(url, b"shop.example");
+            for k in 0..=url.len() {
+                let cut = same_site_prefix(&url[..k], b"shop.example");
+                assert!(
+                    cut.is_none_or(|v| v == whole),
+                    "{:?} cut at {k}",
+                    String::from_utf8_lossy(url)
+                );
+            }
+            assert_eq!(
+                same_site_prefix(url, b"shop.example").unwrap_or(whole),
+                whole
+            );
+        }
+        // What a link parameter's URL decides before its name.
+        for (prefix, verdict) in [
+            (&b"//evil.example/?"[..], Some(false)),
+            (b"//shop.example?", Some(true)),
+            (b"//shop.example&", None),
+            (b"https://shop.example/a&", Some(true)),
+            (b"http", None),
+            (b"javascript:x?", Some(false)),
+            (b"cart?", Some(true)),
+            (b"/", None),
+        ] {
+            assert_eq!(
+                same_site_prefix(prefix, b"shop.example"),
+                verdict,
+                "{prefix:?}"
+            );
+        }
+    }
 
     #[test]
     fn same_site_cases() {
