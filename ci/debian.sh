@@ -29,4 +29,4 @@ module=$work/objs/ngx_http_upstream_sticky_session_module.so
 
 version=$(/usr/sbin/nginx -v 2>&1 | sed 's/.*nginx\///')
 echo "debian: module built against Debian's nginx $version; running t/ with /usr/sbin/nginx"
-STICKY_NGINX=/usr/sbin/nginx STICKY_MODULE=$module prove -j2 ${DEBIAN_TESTS:-t/}
+STICKY_NGINX=/usr/sbin/nginx STICKY_MODULE=$module prove -j"${PROVE_JOBS:-4}" ${DEBIAN_TESTS:-t/}

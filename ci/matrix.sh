@@ -4,6 +4,7 @@
 # then .t suites run on it. 1.28.3 is the vendored build/nginx.
 #   MATRIX_VERSIONS  versions to run (default: all five)
 #   MATRIX_SUITES    .t files to run on each (default: every suite in t/)
+#   PROVE_JOBS       suites run at once (default 4)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -21,7 +22,7 @@ for v in $versions; do
     fi
     echo "matrix: nginx $v"
     # shellcheck disable=SC2086
-    STICKY_NGINX=$nginx STICKY_MODULE=$mod prove -j2 $suites || failed+=("$v")
+    STICKY_NGINX=$nginx STICKY_MODULE=$mod prove -j"${PROVE_JOBS:-4}" $suites || failed+=("$v")
 done
 if [ ${#failed[@]} -gt 0 ]; then
     echo "matrix: failed on nginx ${failed[*]}" >&2
