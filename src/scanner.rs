@@ -39,7 +39,7 @@ use memchr::{memchr, memrchr, memrchr2};
 use crate::id::{id_len, is_id_byte, valid_id, Names};
 use crate::swar::AFTER_DELIMITER;
 use crate::url::{
-    attribute_url, is_url_attribute, may_carry_url, same_site, same_site_prefix, text_url,
+    attribute_url, is_refresh_attribute, is_url_attribute, same_site, same_site_prefix, text_url,
 };
 
 /// What a caller's `found` callback answers for each id: go on, or stop the
@@ -631,12 +631,12 @@ impl Patterns {
                     Some(same) => same,
                     None => {
                         let eq = region[start..m].iter().position(|&c| c == b'=');
-                        let attr = eq.map(|eq| &region[start..start + eq]);
+                        let attr = eq.map_or(&b""[..], |eq| &region[start..start + eq]);
                         // A URL attribute's value up to the match may
-                        // decide (see same_site_prefix); else the whole
-                        // token is read.
-                        let decided = match (eq, attr) {
-                            (Some(eq), Some(attr)) if is_url_attribute(attr) => {
+                        // decide (see same_site_prefix); a refresh's
+                        // `content` is read whole.
+                        let decided = match eq {
+                            Some(eq) if is_url_attribute(attr) => {
                                 let value = &region[start + eq + 1..m];
                                 let value = match value.first() {
                                     Some(b'"' | b'\'') => &value[1..],
@@ -644,16 +644,16 @@ impl Patterns {
                                 };
                                 same_site_prefix(value, host)
                             }
-                            _ => None,
+                            Some(_) if is_refresh_attribute(attr) => None,
+                            _ => Some(false),
                         };
-                        let same = attr.is_some_and(may_carry_url)
-                            && match decided {
-                                Some(same) => same,
-                                None => judged.token_end(region, m).is_some_and(|end| {
-                                    attribute_url(&region[start..end])
-                                        .is_some_and(|url| same_site(url, host))
-                                }),
-                            };
+                        let same = match decided {
+                            Some(same) => same,
+                            None => judged.token_end(region, m).is_some_and(|end| {
+                                attribute_url(&region[start..end])
+                                    .is_some_and(|url| same_site(url, host))
+                            }),
+                        };
                         if let Some(t) = judged.token.as_mut() {
                             t.same = Some(same);
                         }

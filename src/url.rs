@@ -94,10 +94,9 @@ fn scheme_len(url: &[u8]) -> Option<usize> {
 /// Attributes whose value is a URL a browser will request.
 const URL_ATTRS: [&[u8]; 5] = [b"href", b"src", b"action", b"formaction", b"url"];
 
-/// Whether an attribute named `attr` may carry a URL: one of the URL
-/// attributes, or `content` (a refresh's).
-pub fn may_carry_url(attr: &[u8]) -> bool {
-    attr.eq_ignore_ascii_case(b"content") || is_url_attribute(attr)
+/// Whether an attribute named `attr` may hold a refresh's URL (`content`).
+pub fn is_refresh_attribute(attr: &[u8]) -> bool {
+    attr.eq_ignore_ascii_case(b"content")
 }
 
 /// Whether the value of an attribute named `attr` is a URL.
@@ -121,7 +120,7 @@ pub fn attribute_url(token: &[u8]) -> Option<&[u8]> {
     };
     if is_url_attribute(attr) {
         Some(value)
-    } else if attr.eq_ignore_ascii_case(b"content") {
+    } else if is_refresh_attribute(attr) {
         refresh_url(value)
     } else {
         None
