@@ -803,8 +803,8 @@ struct Judged {
 }
 
 /// Where a token ends: not looked for yet (a link whose verdict needs no
-/// end: one in text that teaches nothing), at a delimiter (or the region's
-/// end), or past [`MAX_TOKEN`].
+/// end, see [`Patterns::link_at`]), at a delimiter (or the region's end),
+/// or past [`MAX_TOKEN`].
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Bound {
     Unknown,
@@ -973,8 +973,8 @@ impl Judged {
             Bound::Overlong
         } else {
             match self.first_delimiter(region, m, limit) {
-                Some(d) if d - start <= MAX_TOKEN => Bound::At(d),
-                Some(_) => Bound::Overlong,
+                // Before `limit`, so at most MAX_TOKEN from the start.
+                Some(d) => Bound::At(d),
                 None if limit == region.len() && limit - start <= MAX_TOKEN => Bound::At(limit),
                 None if limit == region.len() => Bound::Overlong,
                 // No delimiter up to `limit`: every match before it is in
