@@ -382,6 +382,61 @@ fn block_bits<const JSON: bool>(block: &[u8; 64], before: [u8; 2]) -> u64 {
     bits | (commas & after_quote & !opened)
 }
 
+/// Text: the bytes of `s` (at most 64) whose nearest token delimiter or
+/// URL quote (`"`, `'`, `(`, a backquote) before them is JSON structure
+/// (`{}[]`), one bit each, the first byte in the lowest bit; `after`: that
+/// holds for the byte after the block too. A link parameter there is cut
+/// off from the URL it belongs to (`…?a[]=1&sid=`: the URL began before
+/// its token) and teaches nothing, so a block's such candidates are
+/// dropped without judging. `carry`: the same for the block's first byte
+/// (false when not known: only fewer are dropped). A comma after a quote
+/// ends tokens too, but the quote before it already stops the run.
+#[inline]
+pub fn after_structure_bits(s: &[u8], carry: bool) -> (u64, bool) {
+    match s.try_into() {
+        Ok(block) => structure_runs(block, carry),
+        Err(_) => {
+            // NUL neither ends a token nor is structure: the padding only
+            // carries the last state on.
+            let mut block = [0u8; 64];
+            block[..s.len()].copy_from_slice(s);
+            structure_runs(&block, carry)
+        }
+    }
+}
+
+#[inline]
+fn structure_runs(block: &[u8; 64], carry: bool) -> (u64, bool) {
+    let (mut stops, mut structure) = ([0u8; 64], [0u8; 64]);
+    for (i, &b) in block.iter().enumerate() {
+        // Bitwise, not short-circuit, so that the loop vectorizes.
+        let brackets = ((b | 0x20) == b'{') | ((b | 0x20) == b'}');
+        stops[i] = ((b == b' ')
+            | (b == b'\t')
+            | (b == b'\n')
+            | (b == b'\r')
+            | (b == 0x0c)
+            | ((b | 2) == b'>')
+            | brackets
+            | (b == b'"')
+            | (b == b'\'')
+            | (b == b'(')
+            | (b == b'`')) as u8;
+        structure[i] = brackets as u8;
+    }
+    let (stops, structure) = (pack(&stops), pack(&structure));
+    // Adding a bit right after each structure byte carries through the
+    // bytes that stop nothing up to the next stop: flipped, they are the
+    // run the structure reaches (the stop included, which follows it).
+    let open = !stops;
+    let runs = open.wrapping_add(structure << 1 | u64::from(carry)) ^ open;
+    let after = match stops >> 63 {
+        1 => structure >> 63 == 1,
+        _ => runs >> 63 == 1,
+    };
+    (runs, after)
+}
+
 /// The 64 flags (0 or 1) as bits, the first in the lowest: eight bytes'
 /// low bits gathered into the top byte by one multiply (byte i's bit lands
 /// on bit 56 + i, and no two products overlap below it).
@@ -627,6 +682,43 @@ mod tests {
                     check::<true>(&s, at, name);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn structure_runs_agree_with_a_byte_loop() {
+        // For each byte: whether the nearest stop before it (a delimiter
+        // other than a quoted comma, or a URL quote) is JSON structure.
+        fn check(s: &[u8], carry: bool) {
+            let stop = |c: u8| is_delimiter::<true>(c) || b"\"'(`".contains(&c);
+            let mut state = carry;
+            let (mut bits, mut after) = (0u64, carry);
+            for i in 0..64 {
+                if state {
+                    bits |= 1 << i;
+                }
+                let c = s.get(i).copied().unwrap_or(0);
+                if stop(c) {
+                    state = is_structure(c);
+                }
+                after = state;
+            }
+            assert_eq!(after_structure_bits(s, carry), (bits, after), "{carry} {s:?}");
+        }
+        let pieces: [&[u8]; 12] = [
+            b"[", b"}", b"{", b"]", b"\"", b"'", b"(", b"`", b" ", b"\n", b"?sid=a", b"x,",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..4000 {
+            let mut s = Vec::new();
+            while s.len() < 70 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                s.extend_from_slice(pieces[seed as usize % pieces.len()]);
+            }
+            let len = [64, 63, 20, 1, 0][(seed >> 40) as usize % 5];
+            check(&s[..len], seed >> 50 & 1 == 1);
         }
     }
 
