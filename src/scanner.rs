@@ -723,6 +723,13 @@ impl Patterns {
                             && (!(first.is_ascii_alphabetic() || first == b'/')
                                 || judged.text_same_site(region, url_start, m, id_end, host));
                         judged.cut_off = cut_off;
+                        if !same {
+                            // Its later parameters teach nothing either: those
+                            // up to where it may end are skipped unjudged.
+                            let near = &region[id_end..region.len().min(id_end + 32)];
+                            judged.skip_to =
+                                judged.skip_to.max(id_end + crate::swar::url_run(near));
+                        }
                         if let Some(t) = judged.token.as_mut() {
                             t.url_same = Some(same);
                         }
@@ -810,8 +817,8 @@ struct Judged {
     tag_open: Option<usize>,
     tag_end: usize,
     /// Link parameters before this need no judging: they fall in a token
-    /// that teaches nothing (a token is never split between regions, so
-    /// this holds however the body is cut). Only links: whether a link
+    /// (HTML) or a URL (text) that teaches nothing (a token is never split
+    /// between regions, so this holds however the body is cut). Only links: whether a link
     /// match was judged at all depends on the last id reported, which
     /// depends on where buffers end, so nothing else may depend on it (a
     /// JSON member or form field in the same token is judged as if the
@@ -1671,6 +1678,23 @@ mod tests {
         assert_eq!(
             scan_all_ways_mode(&p, Mode::Text, text.as_bytes()),
             vec!["four", "one", "three", "two"]
+        );
+    }
+
+    #[test]
+    fn a_url_that_teaches_nothing_skips_only_its_own_parameters() {
+        // Once a URL in text is judged other-site, its later parameters are
+        // skipped unjudged, up to a quote or the token's end: the URL after
+        // it in the same token is judged on its own, near or far.
+        let p = patterns(&["sid"]);
+        let long = "a".repeat(40);
+        let text = format!(
+            "//x/?sid=a&sid=b\"/?sid=c //x/?sid=a&sid=b(/?sid=d) \
+             //x/?sid=a&{long}&sid=b&sid=a`/?sid=e` 'http://x/?sid=a;sid=b'?sid=f"
+        );
+        assert_eq!(
+            scan_all_ways_mode(&p, Mode::Text, text.as_bytes()),
+            vec!["c", "d", "e", "f"]
         );
     }
 

@@ -143,6 +143,29 @@ pub fn rfind2(a: u8, b: u8, s: &[u8]) -> Option<usize> {
     chunks.remainder().iter().rposition(|&c| c == a || c == b)
 }
 
+/// How many of the first bytes of `s` surely go on a URL in text: none
+/// may end a token (every control counts as one) or be a URL quote (`"`,
+/// `'`, `(`, a backquote); whole words only, so fewer when `s` is short
+/// or the first such byte is not found in them. A URL judged to teach
+/// nothing skips its later parameters that far.
+#[inline]
+pub fn url_run(s: &[u8]) -> usize {
+    let mut at = 0;
+    for c in s.chunks_exact(8) {
+        let v = word(c);
+        let stops = delimiter_candidates::<true>(v)
+            | zero_bytes(v ^ splat(b'"'))
+            | zero_bytes(v ^ splat(b'\''))
+            | zero_bytes(v ^ splat(b'('))
+            | zero_bytes(v ^ splat(b'`'));
+        if stops != 0 {
+            return at + stops.trailing_zeros() as usize / 8;
+        }
+        at += 8;
+    }
+    at
+}
+
 /// Whether `c` ends a token: white space, `<` and `>`, and with `JSON` also
 /// JSON's brackets and braces (`{`, `}`, `[`, `]`; never id bytes). With
 /// `JSON` a comma right after a closing quote ends one too (see
@@ -703,7 +726,11 @@ mod tests {
                 }
                 after = state;
             }
-            assert_eq!(after_structure_bits(s, carry), (bits, after), "{carry} {s:?}");
+            assert_eq!(
+                after_structure_bits(s, carry),
+                (bits, after),
+                "{carry} {s:?}"
+            );
         }
         let pieces: [&[u8]; 12] = [
             b"[", b"}", b"{", b"]", b"\"", b"'", b"(", b"`", b" ", b"\n", b"?sid=a", b"x,",
@@ -719,6 +746,22 @@ mod tests {
             }
             let len = [64, 63, 20, 1, 0][(seed >> 40) as usize % 5];
             check(&s[..len], seed >> 50 & 1 == 1);
+        }
+    }
+
+    #[test]
+    fn url_runs_end_before_every_stop() {
+        // The run never passes a byte that may end a URL, and reaches the
+        // first one when a whole word holds it.
+        for c in 0..=255u8 {
+            for at in 0..24 {
+                let mut s = vec![b'a'; 24];
+                s[at] = c;
+                let stop = c <= b' ' || b"<>{}[]\"'(`".contains(&c);
+                let want = if stop { at } else { 24 };
+                assert_eq!(url_run(&s), want, "{c} at {at}");
+                assert_eq!(url_run(&s[..at]), at / 8 * 8, "{c} at {at}");
+            }
         }
     }
 
