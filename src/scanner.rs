@@ -37,7 +37,7 @@ use memchr::memmem::Finder;
 use memchr::{memchr, memrchr, memrchr2};
 
 use crate::id::{id_len, is_id_byte, valid_id, Names};
-use crate::swar::AFTER_DELIMITER;
+use crate::swar::{Stop, AFTER_DELIMITER};
 use crate::url::{
     attribute_url, is_refresh_attribute, is_url_attribute, same_site, same_site_prefix, text_url,
 };
@@ -59,6 +59,24 @@ const NEAR: usize = 32;
 #[inline(always)]
 fn is_url_quote(c: u8) -> bool {
     matches!(c, b'"' | b'\'' | b'(' | b'`')
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests: whether verdicts may be taken the short ways (a packed
+    /// block's cut-off parameters dropped, a text URL judged from its
+    /// prefix, its later parameters skipped), so that a test can check
+    /// they answer as judging every match the long way does.
+    static SHORTCUTS: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Whether the short ways may be taken (always, outside tests).
+#[inline(always)]
+fn shortcuts() -> bool {
+    #[cfg(test)]
+    return SHORTCUTS.with(|s| s.get());
+    #[cfg(not(test))]
+    true
 }
 
 /// Longest id remembered by [`Recent`].
@@ -502,7 +520,7 @@ impl Patterns {
                         Mode::Html => crate::swar::name_starts::<true>(region, from, name),
                         Mode::Text => crate::swar::name_starts::<false>(region, from, name),
                     };
-                    if TEXT && (judged.cut_off || after_structure) {
+                    if TEXT && shortcuts() && (judged.cut_off || after_structure) {
                         // Parameters right after JSON structure, cut off
                         // from their URL, teach nothing: not looked at
                         // (the candidates after `"` are keys, never cut).
@@ -635,6 +653,12 @@ impl Patterns {
     ) -> Option<&'a [u8]> {
         let id = self.param_at(region, m, name_len)?;
         let id_end = m + name_len + 1 + id.len();
+        if mode == Mode::Text
+            && shortcuts()
+            && judged.text_url_teaches_nothing(region, m, id_end, host)
+        {
+            return None;
+        }
         let token = judged.param_token_at(region, m, id_end)?;
         let same = match mode {
             Mode::Html => {
@@ -723,7 +747,7 @@ impl Patterns {
                             && (!(first.is_ascii_alphabetic() || first == b'/')
                                 || judged.text_same_site(region, url_start, m, id_end, host));
                         judged.cut_off = cut_off;
-                        if !same {
+                        if !same && shortcuts() {
                             // Its later parameters teach nothing either: those
                             // up to where it may end are skipped unjudged.
                             let near = &region[id_end..region.len().min(id_end + 32)];
@@ -1061,6 +1085,39 @@ impl Judged {
         self.token_start = start;
         self.open_token(region, start, Bound::At(end));
         self.token.as_mut()
+    }
+
+    /// Whether the URL in text holding the link parameter at `m` (its id
+    /// ending at `id_end`) is judged to teach nothing from its bytes up to
+    /// the match alone, with no token bounded: it starts right after a
+    /// quote or delimiter a few bytes before (see [`last_url_stop`]), and
+    /// is cut off by JSON structure or other-site by its prefix (see
+    /// [`same_site_prefix`]). Answers as [`Patterns::link_at`] would, which
+    /// judges every other case; its later parameters are then skipped.
+    #[inline(always)]
+    fn text_url_teaches_nothing(
+        &mut self,
+        region: &[u8],
+        m: usize,
+        id_end: usize,
+        host: &[u8],
+    ) -> bool {
+        // `m - 1` holds the parameter's separator, which is no stop.
+        let (start, cut_off) = match crate::swar::last_url_stop(region, m - 1) {
+            Stop::Quote(q) => (q + 1, false),
+            Stop::Delimiter(d) => (d + 1, crate::swar::is_structure(region[d])),
+            Stop::Unknown => return false,
+        };
+        let first = region[start];
+        let nothing = cut_off
+            || ((first.is_ascii_alphabetic() || first == b'/')
+                && same_site_prefix(text_url(&region[start..m]), host) == Some(false));
+        if nothing {
+            self.cut_off = cut_off;
+            let near = &region[id_end..region.len().min(id_end + 32)];
+            self.skip_to = self.skip_to.max(id_end + crate::swar::url_run(near));
+        }
+        nothing
     }
 
     /// Whether the URL in text that starts at `url_start` and holds the link
@@ -1696,6 +1753,65 @@ mod tests {
             scan_all_ways_mode(&p, Mode::Text, text.as_bytes()),
             vec!["c", "d", "e", "f"]
         );
+    }
+
+    #[test]
+    fn short_ways_answer_as_judging_every_match() {
+        // Random text pages of URLs, quotes, structure and parameters: the
+        // ids found with the short ways are those found without them.
+        const PIECES: [&str; 31] = [
+            "?sid=a",
+            "&sid=b",
+            ";sid=c",
+            "?sid=d&sid=e",
+            "\"",
+            "'",
+            "(",
+            "`",
+            ")",
+            ",",
+            "\",",
+            ":",
+            "[",
+            "]",
+            "{",
+            "}",
+            " ",
+            "\n",
+            "//x/",
+            "//shop.example/",
+            "http://shop.example/p",
+            "https://x.example/",
+            "data:",
+            "/p",
+            "a",
+            "=",
+            "\"sid\"",
+            "http:",
+            "\x01",
+            "<",
+            "\"sid\":\"k\"",
+        ];
+        let p = patterns(&["sid"]);
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as usize
+        };
+        for _ in 0..600 {
+            let body: String = (0..4 + next() % 40)
+                .map(|_| PIECES[next() % PIECES.len()])
+                .collect();
+            // Repeated, so that matches are packed and blocks dropped.
+            let body = body.repeat(1 + 300 / body.len());
+            let short = scan_all_ways_mode(&p, Mode::Text, body.as_bytes());
+            SHORTCUTS.with(|s| s.set(false));
+            let long = scan_chunks_mode(&p, Mode::Text, &[body.as_bytes()]);
+            SHORTCUTS.with(|s| s.set(true));
+            assert_eq!(short, long, "{body:?}");
+        }
     }
 
     #[test]

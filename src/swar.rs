@@ -166,6 +166,51 @@ pub fn url_run(s: &[u8]) -> usize {
     at
 }
 
+/// The last byte before `to` in text that may begin a URL's bytes: a URL
+/// quote (`"`, `'`, `(`, a backquote) or a token delimiter, a comma after
+/// a closing quote included (`s` starts at a token boundary). Looked for
+/// in the 24 bytes before `to` a word at a time; [`Stop::Unknown`] when
+/// none is there or a control byte is (the caller then asks the token).
+#[inline]
+pub fn last_url_stop(s: &[u8], to: usize) -> Stop {
+    let mut end = to;
+    while end >= 8 && to - end < 24 {
+        let v = word(&s[end - 8..end]);
+        let quotes = zero_bytes(v ^ splat(b'"'))
+            | zero_bytes(v ^ splat(b'\''))
+            | zero_bytes(v ^ splat(b'('))
+            | zero_bytes(v ^ splat(b'`'));
+        let others = delimiter_candidates::<true>(v) | zero_bytes(v ^ splat(b','));
+        let mut stops = quotes | others;
+        while stops != 0 {
+            let i = (63 - stops.leading_zeros() as usize) / 8;
+            let at = end - 8 + i;
+            match s[at] {
+                b'"' | b'\'' | b'(' | b'`' => return Stop::Quote(at),
+                b',' if quoted_comma(s, at, AFTER_DELIMITER) => return Stop::Delimiter(at),
+                // A comma in the URL.
+                b',' => stops &= !(0x80 << (8 * i)),
+                c if is_delimiter::<true>(c) => return Stop::Delimiter(at),
+                // A control byte that ends nothing: rare, left to the token.
+                _ => return Stop::Unknown,
+            }
+        }
+        end -= 8;
+    }
+    Stop::Unknown
+}
+
+/// What [`last_url_stop`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// A URL quote: the URL starts after it, in the same token.
+    Quote(usize),
+    /// A token delimiter: the token, and its URL, start after it.
+    Delimiter(usize),
+    /// Not looked for far enough.
+    Unknown,
+}
+
 /// Whether `c` ends a token: white space, `<` and `>`, and with `JSON` also
 /// JSON's brackets and braces (`{`, `}`, `[`, `]`; never id bytes). With
 /// `JSON` a comma right after a closing quote ends one too (see
@@ -761,6 +806,56 @@ mod tests {
                 let want = if stop { at } else { 24 };
                 assert_eq!(url_run(&s), want, "{c} at {at}");
                 assert_eq!(url_run(&s[..at]), at / 8 * 8, "{c} at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn url_stops_agree_with_a_byte_loop() {
+        // Back from `to` over the whole words before it (at most three):
+        // the first quote or delimiter, unknown at a control that ends
+        // nothing or when there is none.
+        fn check(s: &[u8], to: usize) {
+            let lo = to - 8 * (to / 8).min(3);
+            let mut want = Stop::Unknown;
+            for i in (lo..to).rev() {
+                let c = s[i];
+                if b"\"'(`".contains(&c) {
+                    want = Stop::Quote(i);
+                } else if delimiter_at::<true>(s, i, AFTER_DELIMITER) {
+                    want = Stop::Delimiter(i);
+                } else if c >= b' ' {
+                    continue;
+                }
+                break;
+            }
+            assert_eq!(last_url_stop(s, to), want, "{to} {s:?}");
+        }
+        let pieces: [&[u8]; 12] = [
+            b"\"",
+            b"'",
+            b"(",
+            b"`",
+            b",",
+            b"\",",
+            b"a\",",
+            b" ",
+            b"[",
+            b"\x01",
+            b"//x/?",
+            b"abcdefgh",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..3000 {
+            let mut s = Vec::new();
+            while s.len() < 40 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                s.extend_from_slice(pieces[seed as usize % pieces.len()]);
+            }
+            for to in 0..=s.len() {
+                check(&s, to);
             }
         }
     }
