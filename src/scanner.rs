@@ -54,6 +54,13 @@ pub const MAX_TOKEN: usize = 2048;
 /// than by restarting the SIMD search (see [`Patterns::scan_region`]).
 const NEAR: usize = 32;
 
+/// How many bytes from `at` on surely go on the URL in text holding
+/// them, as far as the next 32 bytes tell (see [`crate::swar::url_run`]).
+#[inline(always)]
+fn url_run(region: &[u8], at: usize) -> usize {
+    crate::swar::url_run(&region[at..region.len().min(at + 32)])
+}
+
 /// Whether `c` opens or closes a URL in text: quotes, a backquote, a
 /// parenthesis.
 #[inline(always)]
@@ -653,10 +660,24 @@ impl Patterns {
     ) -> Option<&'a [u8]> {
         let id = self.param_at(region, m, name_len)?;
         let id_end = m + name_len + 1 + id.len();
-        if mode == Mode::Text
-            && shortcuts()
-            && judged.text_url_teaches_nothing(region, m, id_end, host)
-        {
+        // Text: the URL's verdict from the bytes before the match, if they
+        // decide; one that teaches nothing needs no token at all.
+        let quick = match mode {
+            // A parameter in the URL judged last: the same verdict.
+            Mode::Text if m < judged.prefix_to => judged.prefix,
+            Mode::Text if shortcuts() => {
+                let quick = judged.text_url_prefix(region, m, host);
+                if let Some(q) = quick.filter(|q| q.same) {
+                    judged.prefix = Some(q);
+                    judged.prefix_to = id_end + url_run(region, id_end);
+                }
+                quick
+            }
+            _ => None,
+        };
+        if let Some(q) = quick.filter(|q| !q.same) {
+            judged.cut_off = q.cut_off;
+            judged.skip_url(region, id_end);
             return None;
         }
         let token = judged.param_token_at(region, m, id_end)?;
@@ -740,19 +761,24 @@ impl Patterns {
                 let same = match token.url_same {
                     Some(same) => same,
                     None => {
-                        let first = region[url_start];
-                        let same = !cut_off
-                            // Neither a scheme nor `//` (nor `data:`) starts
-                            // with this byte: relative, wherever it ends.
-                            && (!(first.is_ascii_alphabetic() || first == b'/')
-                                || judged.text_same_site(region, url_start, m, id_end, host));
+                        let same = match quick {
+                            // Decided by its bytes up to the match.
+                            Some(q) if q.start == url_start => q.same,
+                            _ => {
+                                let first = region[url_start];
+                                !cut_off
+                                    // Neither a scheme nor `//` (nor `data:`)
+                                    // starts with this byte: relative,
+                                    // wherever it ends.
+                                    && (!(first.is_ascii_alphabetic() || first == b'/')
+                                        || judged.text_same_site(
+                                            region, url_start, m, id_end, host,
+                                        ))
+                            }
+                        };
                         judged.cut_off = cut_off;
                         if !same && shortcuts() {
-                            // Its later parameters teach nothing either: those
-                            // up to where it may end are skipped unjudged.
-                            let near = &region[id_end..region.len().min(id_end + 32)];
-                            judged.skip_to =
-                                judged.skip_to.max(id_end + crate::swar::url_run(near));
+                            judged.skip_url(region, id_end);
                         }
                         if let Some(t) = judged.token.as_mut() {
                             t.url_same = Some(same);
@@ -848,6 +874,11 @@ struct Judged {
     /// JSON member or form field in the same token is judged as if the
     /// link were not there).
     skip_to: usize,
+    /// Text: a URL decided by its bytes up to a parameter as same-site
+    /// (see [`Judged::text_url_prefix`]), and where it surely goes on to:
+    /// its parameters before that take the same verdict with no search.
+    prefix: Option<Prefix>,
+    prefix_to: usize,
     /// Text: the last link judged, or one dropped from the last packed
     /// block, was cut off from its URL by JSON structure (see
     /// [`crate::swar::after_structure_bits`]).
@@ -879,6 +910,18 @@ impl Bound {
     }
 }
 
+/// A URL in text decided by its bytes up to a parameter (see
+/// [`Judged::text_url_prefix`]).
+#[derive(Clone, Copy)]
+struct Prefix {
+    /// Where it starts.
+    start: usize,
+    /// Whether it is same-site (false when cut off).
+    same: bool,
+    /// JSON structure right before it cuts it off.
+    cut_off: bool,
+}
+
 /// A token holding link matches, and what was decided about its URL.
 struct Token {
     start: usize,
@@ -908,6 +951,8 @@ impl Judged {
             tag_open: None,
             tag_end: 0,
             skip_to: 0,
+            prefix: None,
+            prefix_to: 0,
             cut_off: false,
             blocks: [(0, 0); 4],
         }
@@ -1087,37 +1132,61 @@ impl Judged {
         self.token.as_mut()
     }
 
-    /// Whether the URL in text holding the link parameter at `m` (its id
-    /// ending at `id_end`) is judged to teach nothing from its bytes up to
-    /// the match alone, with no token bounded: it starts right after a
-    /// quote or delimiter a few bytes before (see [`last_url_stop`]), and
-    /// is cut off by JSON structure or other-site by its prefix (see
-    /// [`same_site_prefix`]). Answers as [`Patterns::link_at`] would, which
-    /// judges every other case; its later parameters are then skipped.
+    /// The URL in text holding the link parameter at `m`, when its start
+    /// is found a few bytes before the match and its bytes up to the match
+    /// decide: where it starts, and whether it is same-site (false when
+    /// JSON structure cuts it off; see [`same_site_prefix`]). No token is
+    /// bounded; `None` leaves every question to [`Patterns::link_at`]'s
+    /// token, which then takes this verdict for a URL starting there.
     #[inline(always)]
-    fn text_url_teaches_nothing(
-        &mut self,
-        region: &[u8],
-        m: usize,
-        id_end: usize,
-        host: &[u8],
-    ) -> bool {
-        // `m - 1` holds the parameter's separator, which is no stop.
-        let (start, cut_off) = match crate::swar::last_url_stop(region, m - 1) {
-            Stop::Quote(q) => (q + 1, false),
-            Stop::Delimiter(d) => (d + 1, crate::swar::is_structure(region[d])),
-            Stop::Unknown => return false,
+    fn text_url_prefix(&mut self, region: &[u8], m: usize, host: &[u8]) -> Option<Prefix> {
+        // `m - 1` holds the parameter's separator, which is no stop. A
+        // quote or delimiter right before it starts the URL there: relative
+        // unless JSON structure cuts it off, told by that byte alone with
+        // no search (a comma is looked at below).
+        let before = match m {
+            2.. => region[m - 2],
+            // At the region's start: what came before is not known here.
+            _ => return None,
+        };
+        let (start, cut_off) = if is_url_quote(before) {
+            // Relative: the token's own judging costs no more.
+            return None;
+        } else if crate::swar::is_delimiter::<true>(before) {
+            if !crate::swar::is_structure(before) {
+                return None;
+            }
+            (m - 1, true)
+        } else {
+            match crate::swar::last_url_stop(region, m - 1) {
+                Stop::Quote(q) => (q + 1, false),
+                Stop::Delimiter(d) => (d + 1, crate::swar::is_structure(region[d])),
+                Stop::Unknown => return None,
+            }
         };
         let first = region[start];
-        let nothing = cut_off
-            || ((first.is_ascii_alphabetic() || first == b'/')
-                && same_site_prefix(text_url(&region[start..m]), host) == Some(false));
-        if nothing {
-            self.cut_off = cut_off;
-            let near = &region[id_end..region.len().min(id_end + 32)];
-            self.skip_to = self.skip_to.max(id_end + crate::swar::url_run(near));
-        }
-        nothing
+        let same = if cut_off {
+            Some(false)
+        } else if !(first.is_ascii_alphabetic() || first == b'/') {
+            // Neither a scheme nor `//` (nor `data:`) starts with this
+            // byte (the separator, when the URL starts at it): relative,
+            // wherever it ends.
+            Some(true)
+        } else {
+            same_site_prefix(text_url(&region[start..m]), host)
+        };
+        same.map(|same| Prefix {
+            start,
+            same,
+            cut_off,
+        })
+    }
+
+    /// After a verdict that a URL in text teaches nothing: its later
+    /// parameters, up to where it may end, are skipped unjudged.
+    #[inline(always)]
+    fn skip_url(&mut self, region: &[u8], id_end: usize) {
+        self.skip_to = self.skip_to.max(id_end + url_run(region, id_end));
     }
 
     /// Whether the URL in text that starts at `url_start` and holds the link
