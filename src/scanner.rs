@@ -54,11 +54,12 @@ pub const MAX_TOKEN: usize = 2048;
 /// than by restarting the SIMD search (see [`Patterns::scan_region`]).
 const NEAR: usize = 32;
 
-/// How many bytes from `at` on surely go on the URL in text holding
-/// them, as far as the next 32 bytes tell (see [`crate::swar::url_run`]).
+/// How many bytes from `at` on surely go on the token (HTML) or URL
+/// (`TEXT`) holding them, as far as the next 32 bytes tell (see
+/// [`crate::swar::run`]).
 #[inline(always)]
-fn url_run(region: &[u8], at: usize) -> usize {
-    crate::swar::url_run(&region[at..region.len().min(at + 32)])
+fn run<const TEXT: bool>(region: &[u8], at: usize) -> usize {
+    crate::swar::run::<TEXT>(&region[at..region.len().min(at + 32)])
 }
 
 /// Whether `c` opens or closes a URL in text: quotes, a backquote, a
@@ -669,7 +670,7 @@ impl Patterns {
                 let quick = judged.text_url_prefix(region, m, host);
                 if let Some(q) = quick.filter(|q| q.same) {
                     judged.prefix = Some(q);
-                    judged.prefix_to = id_end + url_run(region, id_end);
+                    judged.prefix_to = id_end + run::<true>(region, id_end);
                 }
                 quick
             }
@@ -726,16 +727,21 @@ impl Patterns {
                     }
                 };
                 if !same {
-                    // Its attribute decides for the whole token: from its
-                    // second match on, the rest are skipped unjudged (its
+                    // Its attribute decides for the whole token: the rest
+                    // of it are skipped unjudged, those in the next few
+                    // bytes at once, and from its second match on all (its
                     // end is looked for then, once).
                     let end = match judged_before {
                         true => judged.token_end(region, m),
                         false => judged.token.as_ref().and_then(|t| t.end.at()),
                     };
-                    if let Some(end) = end {
-                        judged.skip_to = end;
-                    }
+                    judged.skip_to = match end {
+                        Some(end) => end,
+                        None if shortcuts() => {
+                            judged.skip_to.max(id_end + run::<false>(region, id_end))
+                        }
+                        None => judged.skip_to,
+                    };
                 }
                 // What teaches is in a token of at most MAX_TOKEN.
                 same && judged.token_end(region, m).is_some()
@@ -1186,7 +1192,7 @@ impl Judged {
     /// parameters, up to where it may end, are skipped unjudged.
     #[inline(always)]
     fn skip_url(&mut self, region: &[u8], id_end: usize) {
-        self.skip_to = self.skip_to.max(id_end + url_run(region, id_end));
+        self.skip_to = self.skip_to.max(id_end + run::<true>(region, id_end));
     }
 
     /// Whether the URL in text that starts at `url_start` and holds the link
@@ -1826,9 +1832,10 @@ mod tests {
 
     #[test]
     fn short_ways_answer_as_judging_every_match() {
-        // Random text pages of URLs, quotes, structure and parameters: the
-        // ids found with the short ways are those found without them.
-        const PIECES: [&str; 31] = [
+        // Random pages of URLs, attributes, quotes, structure and
+        // parameters, read as text and as HTML: the ids found with the
+        // short ways are those found without them.
+        const PIECES: [&str; 35] = [
             "?sid=a",
             "&sid=b",
             ";sid=c",
@@ -1860,6 +1867,10 @@ mod tests {
             "\x01",
             "<",
             "\"sid\":\"k\"",
+            "<a href=",
+            "<p title=",
+            ">",
+            " src='",
         ];
         let p = patterns(&["sid"]);
         let mut seed = 0x2545_f491_4f6c_dd1du64;
@@ -1875,11 +1886,13 @@ mod tests {
                 .collect();
             // Repeated, so that matches are packed and blocks dropped.
             let body = body.repeat(1 + 300 / body.len());
-            let short = scan_all_ways_mode(&p, Mode::Text, body.as_bytes());
-            SHORTCUTS.with(|s| s.set(false));
-            let long = scan_chunks_mode(&p, Mode::Text, &[body.as_bytes()]);
-            SHORTCUTS.with(|s| s.set(true));
-            assert_eq!(short, long, "{body:?}");
+            for mode in [Mode::Text, Mode::Html] {
+                let short = scan_all_ways_mode(&p, mode, body.as_bytes());
+                SHORTCUTS.with(|s| s.set(false));
+                let long = scan_chunks_mode(&p, mode, &[body.as_bytes()]);
+                SHORTCUTS.with(|s| s.set(true));
+                assert_eq!(short, long, "{mode:?} {body:?}");
+            }
         }
     }
 

@@ -143,21 +143,24 @@ pub fn rfind2(a: u8, b: u8, s: &[u8]) -> Option<usize> {
     chunks.remainder().iter().rposition(|&c| c == a || c == b)
 }
 
-/// How many of the first bytes of `s` surely go on a URL in text: none
-/// may end a token (every control counts as one) or be a URL quote (`"`,
-/// `'`, `(`, a backquote); whole words only, so fewer when `s` is short
-/// or the first such byte is not found in them. A URL judged to teach
-/// nothing skips its later parameters that far.
+/// How many of the first bytes of `s` surely go on what holds the byte
+/// before `s`: a token in HTML, a URL in text (`TEXT`). None of them may end
+/// a token (every control counts as one), nor in text be a URL quote (`"`,
+/// `'`, `(`, a backquote); whole words only, so fewer when `s` is short or
+/// the first such byte is not found in them. A token or URL judged to
+/// teach nothing skips its later parameters that far.
 #[inline]
-pub fn url_run(s: &[u8]) -> usize {
+pub fn run<const TEXT: bool>(s: &[u8]) -> usize {
     let mut at = 0;
     for c in s.chunks_exact(8) {
         let v = word(c);
-        let stops = delimiter_candidates::<true>(v)
-            | zero_bytes(v ^ splat(b'"'))
-            | zero_bytes(v ^ splat(b'\''))
-            | zero_bytes(v ^ splat(b'('))
-            | zero_bytes(v ^ splat(b'`'));
+        let mut stops = delimiter_candidates::<TEXT>(v);
+        if TEXT {
+            stops |= zero_bytes(v ^ splat(b'"'))
+                | zero_bytes(v ^ splat(b'\''))
+                | zero_bytes(v ^ splat(b'('))
+                | zero_bytes(v ^ splat(b'`'));
+        }
         if stops != 0 {
             return at + stops.trailing_zeros() as usize / 8;
         }
@@ -795,17 +798,23 @@ mod tests {
     }
 
     #[test]
-    fn url_runs_end_before_every_stop() {
-        // The run never passes a byte that may end a URL, and reaches the
-        // first one when a whole word holds it.
+    fn runs_end_before_every_stop() {
+        // A run never passes a byte that may end a token (or, in text, a
+        // URL), and reaches the first one when a whole word holds it.
         for c in 0..=255u8 {
             for at in 0..24 {
                 let mut s = vec![b'a'; 24];
                 s[at] = c;
-                let stop = c <= b' ' || b"<>{}[]\"'(`".contains(&c);
-                let want = if stop { at } else { 24 };
-                assert_eq!(url_run(&s), want, "{c} at {at}");
-                assert_eq!(url_run(&s[..at]), at / 8 * 8, "{c} at {at}");
+                let html = c <= b' ' || b"<>".contains(&c);
+                let text = html || b"{}[]\"'(`".contains(&c);
+                for (stop, run) in [
+                    (html, run::<false> as fn(&[u8]) -> usize),
+                    (text, run::<true>),
+                ] {
+                    let want = if stop { at } else { 24 };
+                    assert_eq!(run(&s), want, "{c} at {at}");
+                    assert_eq!(run(&s[..at]), at / 8 * 8, "{c} at {at}");
+                }
             }
         }
     }
