@@ -38,9 +38,7 @@ use memchr::{memchr, memrchr, memrchr2};
 
 use crate::id::{id_len, is_id_byte, valid_id, Names};
 use crate::swar::{Stop, AFTER_DELIMITER};
-use crate::url::{
-    attribute_url, is_refresh_attribute, is_url_attribute, same_site, same_site_prefix, text_url,
-};
+use crate::url::{attribute, attribute_url, same_site, same_site_prefix, text_url, Attribute};
 
 /// What a caller's `found` callback answers for each id: go on, or stop the
 /// scan (a learner that only wants a response's first id). Once a scan has
@@ -702,7 +700,7 @@ impl Patterns {
                         // decide (see same_site_prefix); a refresh's
                         // `content` is read whole.
                         let decided = match eq {
-                            Some(eq) if is_url_attribute(attr) => {
+                            Some(eq) if attribute(attr) == Attribute::Url => {
                                 let value = &region[start + eq + 1..m];
                                 let value = match value.first() {
                                     Some(b'"' | b'\'') => &value[1..],
@@ -710,7 +708,7 @@ impl Patterns {
                                 };
                                 same_site_prefix(value, host)
                             }
-                            Some(_) if is_refresh_attribute(attr) => None,
+                            Some(_) if attribute(attr) == Attribute::Refresh => None,
                             _ => Some(false),
                         };
                         let same = match decided {
@@ -738,7 +736,7 @@ impl Patterns {
                     judged.skip_to = match end {
                         Some(end) => end,
                         None if shortcuts() => {
-                            judged.skip_to.max(id_end + run::<false>(region, id_end))
+                            judged.skip_to.max(judged.in_block_token(region, id_end))
                         }
                         None => judged.skip_to,
                     };
@@ -1027,6 +1025,23 @@ impl Judged {
         }
     }
 
+    /// How far the token holding `region[at - 1]` surely goes, as the
+    /// delimiter bits of the block holding `at` tell (already read for a
+    /// match just before it): to its first delimiter from `at` on, or to the
+    /// block's end.
+    #[inline(always)]
+    fn in_block_token(&mut self, region: &[u8], at: usize) -> usize {
+        if at >= region.len() {
+            return at;
+        }
+        let b = at / 64;
+        let bits = self.block(region, b) >> (at % 64);
+        match bits {
+            0 => 64 * (b + 1),
+            _ => at + bits.trailing_zeros() as usize,
+        }
+    }
+
     /// The token holding the match at `m`, or `None` when it is longer than
     /// [`MAX_TOKEN`]. Matches come in increasing order.
     #[inline(always)]
@@ -1103,7 +1118,7 @@ impl Judged {
     #[inline(always)]
     fn open_token(&mut self, region: &[u8], start: usize, end: Bound) {
         let after_structure = match start.checked_sub(1) {
-            Some(d) => crate::swar::is_structure(region[d]) && self.mode == Mode::Text,
+            Some(d) => self.mode == Mode::Text && crate::swar::is_structure(region[d]),
             None => self.lead,
         };
         self.token = Some(Token {

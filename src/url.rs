@@ -91,17 +91,36 @@ fn scheme_len(url: &[u8]) -> Option<usize> {
     ok.then_some(n)
 }
 
-/// Attributes whose value is a URL a browser will request.
-const URL_ATTRS: [&[u8]; 5] = [b"href", b"src", b"action", b"formaction", b"url"];
-
-/// Whether an attribute named `attr` may hold a refresh's URL (`content`).
-pub fn is_refresh_attribute(attr: &[u8]) -> bool {
-    attr.eq_ignore_ascii_case(b"content")
+/// What the value of an attribute holds, as its name tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attribute {
+    /// A URL: `href`, `src`, `action`, `formaction`, or a bare `url` (a
+    /// refresh's content split by a space).
+    Url,
+    /// A refresh's `N;url=…`: `content`.
+    Refresh,
+    /// Anything else.
+    Other,
 }
 
-/// Whether the value of an attribute named `attr` is a URL.
-pub fn is_url_attribute(attr: &[u8]) -> bool {
-    URL_ATTRS.iter().any(|a| attr.eq_ignore_ascii_case(a))
+/// What the value of an attribute named `attr` holds (ASCII case
+/// ignored): told by its length first, then one compare.
+#[inline]
+pub fn attribute(attr: &[u8]) -> Attribute {
+    let (name, kind): (&[u8], _) = match attr.len() {
+        3 if attr[0] | 0x20 == b's' => (b"src", Attribute::Url),
+        3 => (b"url", Attribute::Url),
+        4 => (b"href", Attribute::Url),
+        6 => (b"action", Attribute::Url),
+        7 => (b"content", Attribute::Refresh),
+        10 => (b"formaction", Attribute::Url),
+        _ => return Attribute::Other,
+    };
+    // Setting bit 5 lowercases a letter and turns no other byte into one.
+    match attr.iter().zip(name).all(|(&c, &l)| c | 0x20 == l) {
+        true => kind,
+        false => Attribute::Other,
+    }
 }
 
 /// Given the text of one markup token (for example `href="/cart?a=1&sid=X"`),
@@ -118,12 +137,10 @@ pub fn attribute_url(token: &[u8]) -> Option<&[u8]> {
         Some(b'"' | b'\'') => &value[1..],
         _ => value,
     };
-    if is_url_attribute(attr) {
-        Some(value)
-    } else if is_refresh_attribute(attr) {
-        refresh_url(value)
-    } else {
-        None
+    match attribute(attr) {
+        Attribute::Url => Some(value),
+        Attribute::Refresh => refresh_url(value),
+        Attribute::Other => None,
     }
 }
 
@@ -289,6 +306,42 @@ mod tests {
                 want.map(str::as_bytes),
                 "{token}"
             );
+        }
+    }
+
+    #[test]
+    fn attribute_names_are_told_in_any_case_and_nothing_else() {
+        // Every name in every casing of its first and last letters, and
+        // every one-byte change of it, against a plain comparison.
+        let named: [(&[u8], Attribute); 6] = [
+            (b"href", Attribute::Url),
+            (b"src", Attribute::Url),
+            (b"action", Attribute::Url),
+            (b"formaction", Attribute::Url),
+            (b"url", Attribute::Url),
+            (b"content", Attribute::Refresh),
+        ];
+        let want = |attr: &[u8]| {
+            named
+                .iter()
+                .find(|(n, _)| attr.eq_ignore_ascii_case(n))
+                .map_or(Attribute::Other, |&(_, kind)| kind)
+        };
+        for (name, kind) in named {
+            let upper = name.to_ascii_uppercase();
+            assert_eq!(attribute(name), kind);
+            assert_eq!(attribute(&upper), kind);
+            for i in 0..name.len() {
+                for c in 0..=255u8 {
+                    let mut attr = name.to_vec();
+                    attr[i] = c;
+                    assert_eq!(attribute(&attr), want(&attr), "{attr:?}");
+                }
+                assert_eq!(attribute(&name[..i]), want(&name[..i]));
+            }
+        }
+        for attr in [&b""[..], b"title", b"srcset", b"hrefs", b"data-src"] {
+            assert_eq!(attribute(attr), Attribute::Other, "{attr:?}");
         }
     }
 }
