@@ -121,6 +121,29 @@ impl Between {
     };
 }
 
+/// What [`Patterns::json_rest`] read of a member: its id, or what it still
+/// awaits at the region's end; whether its token is seen to end (white
+/// space in it or a delimiter right after it); and whether the name is a
+/// key at all (a colon, or the region's end, follows it).
+struct Member<'a> {
+    id: Option<&'a [u8]>,
+    state: Json,
+    ends: bool,
+    key: bool,
+}
+
+impl<'a> Member<'a> {
+    #[inline(always)]
+    fn new(id: Option<&'a [u8]>, state: Json, ends: bool) -> Self {
+        Member {
+            id,
+            state,
+            ends,
+            key: true,
+        }
+    }
+}
+
 /// What a JSON member `"NAME": "ID"` still needs after the bytes seen so
 /// far: `Colon` after the name's closing quote, `Value` after the colon.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -398,10 +421,10 @@ impl Patterns {
         }
         if recent.json != Json::None {
             // A member whose name ended the previous region.
-            let (id, state, _) =
+            let member =
                 self.json_rest(region, 0, recent.json, false, &mut Judged::new(mode, lead));
-            recent.json = state;
-            if let Some(id) = id.filter(|id| !recent.is_last(id)) {
+            recent.json = member.state;
+            if let Some(id) = member.id.filter(|id| !recent.is_last(id)) {
                 recent.remember(id);
                 found(id)?;
             }
@@ -426,12 +449,8 @@ impl Patterns {
                         // it), or a form field's name. A key is followed by
                         // a colon (white space may come first, up to the
                         // region's end): anything else is not one.
-                        let ws = region[after + 1..]
-                            .iter()
-                            .take_while(|&&c| is_space(c))
-                            .count();
-                        let key = region.get(after + 1 + ws).is_none_or(|&c| c == b':');
-                        if !key && m < judged.tag_end {
+                        let member = self.json_rest(region, after + 1, Json::Colon, true, judged);
+                        if !member.key && m < judged.tag_end {
                             // Neither a key nor the first field match of the
                             // tag judged last: nothing to learn.
                             return Flow::Continue(());
@@ -446,15 +465,16 @@ impl Patterns {
                         // Nor does a repeat of the last id, skipped whatever
                         // its token (in text: in HTML, a member in an
                         // overlong token may still be a form field's name).
-                        let (id, state) = if key {
-                            let (id, state, ends) =
-                                self.json_rest(region, after + 1, Json::Colon, true, judged);
+                        let (id, state) = if member.key {
+                            let Member {
+                                id, state, ends, ..
+                            } = member;
+                            if mode == Mode::Text && id.is_some_and(|id| recent.is_last(id)) {
+                                return Flow::Continue(());
+                            }
                             let alone = ends && (m < 2 || mode.delimiter_at(region, m - 2));
-                            let repeat =
-                                mode == Mode::Text && id.is_some_and(|id| recent.is_last(id));
                             if (id.is_some() || state != Json::None)
                                 && !alone
-                                && !repeat
                                 && judged.token_at(region, m).is_none()
                             {
                                 // Its token is longer than MAX_TOKEN.
@@ -584,9 +604,10 @@ impl Patterns {
     /// or overlong string) holds no id. `in_short_token`: the token holding
     /// `region[at]` is known to end within [`MAX_TOKEN`] of its start, so a
     /// value in it needs no search for its end (others are bounded with
-    /// `judged`'s delimiter bits). Last, whether that token ends within
+    /// `judged`'s delimiter bits). Also whether that token ends within
     /// what was read (white space in the member, or a delimiter right
-    /// after the id's closing quote).
+    /// after the id's closing quote), and, from `Colon`, whether the name
+    /// is a key at all (see [`Member`]).
     #[inline(always)]
     fn json_rest<'a>(
         &self,
@@ -595,7 +616,7 @@ impl Patterns {
         mut state: Json,
         in_short_token: bool,
         judged: &mut Judged,
-    ) -> (Option<&'a [u8]>, Json, bool) {
+    ) -> Member<'a> {
         let s = &region[at..];
         let mut i = 0;
         // Where the token holding what follows starts (white space ends
@@ -609,7 +630,7 @@ impl Patterns {
             }
             i += ws;
             let Some(&c) = s.get(i) else {
-                return (None, state, token > 0);
+                return Member::new(None, state, token > 0);
             };
             match (state, c) {
                 (Json::Colon, b':') => {
@@ -620,7 +641,7 @@ impl Patterns {
                     let v = &s[i + 1..];
                     let n = id_len(&v[..v.len().min(self.max_id_len + 1)]);
                     if n == 0 || n > self.max_id_len || v.get(n) != Some(&b'"') {
-                        return (None, Json::None, token > 0);
+                        return Member::new(None, Json::None, token > 0);
                     }
                     // The value's token is short when it began after white
                     // space (at most a colon before the opening quote) or
@@ -637,11 +658,17 @@ impl Patterns {
                         && limit - start > MAX_TOKEN
                         && judged.first_delimiter(region, start, limit).is_none()
                     {
-                        return (None, Json::None, token > 0);
+                        return Member::new(None, Json::None, token > 0);
                     }
-                    return (Some(&v[..n]), Json::None, token > 0 || ends);
+                    return Member::new(Some(&v[..n]), Json::None, token > 0 || ends);
                 }
-                _ => return (None, Json::None, token > 0),
+                _ => {
+                    return Member {
+                        // Not a key when no colon follows its name.
+                        key: state != Json::Colon,
+                        ..Member::new(None, Json::None, token > 0)
+                    };
+                }
             }
         }
     }
