@@ -706,6 +706,13 @@ impl Patterns {
             judged.skip_url(region, id_end);
             return None;
         }
+        if mode == Mode::Html && shortcuts() && m >= 2 && mode.is_delimiter(region[m - 2]) {
+            // HTML: a token starting with the separator is no attribute
+            // (no `=` before the match): it teaches nothing, and nor do
+            // its next parameters.
+            judged.skip_to = judged.skip_to.max(judged.in_block_token(region, id_end));
+            return None;
+        }
         let token = judged.param_token_at(region, m, id_end)?;
         let same = match mode {
             Mode::Html => {
