@@ -563,7 +563,7 @@ impl Patterns {
                     }
                     // Two names in 64 bytes are still packed; fewer go
                     // back to the SIMD search.
-                    (packed, bits, block) = (any.count_ones() > 1, judged_here, from);
+                    (packed, bits, block) = (any > 1, judged_here, from);
                     from += 64;
                     continue;
                 } else if short {
