@@ -463,13 +463,16 @@ impl Patterns {
                         // member or a delimiter right after it, as in
                         // `"sid" : "…"` and `,"sid":"…",`) needs no search.
                         // Nor does a repeat of the last id, skipped whatever
-                        // its token (in text: in HTML, a member in an
-                        // overlong token may still be a form field's name).
+                        // its token (in HTML, unless it follows `name=`: a
+                        // member in an overlong token may still be a form
+                        // field's name).
                         let (id, state) = if member.key {
                             let Member {
                                 id, state, ends, ..
                             } = member;
-                            if mode == Mode::Text && id.is_some_and(|id| recent.is_last(id)) {
+                            if id.is_some_and(|id| recent.is_last(id))
+                                && (mode == Mode::Text || !after_name_equals(&region[..m]))
+                            {
                                 return Flow::Continue(());
                             }
                             let alone = ends && (m < 2 || mode.delimiter_at(region, m - 2));
