@@ -694,11 +694,14 @@ impl Patterns {
         let quick = match mode {
             // A parameter in the URL judged last: the same verdict.
             Mode::Text if m < judged.prefix_to => judged.prefix,
-            Mode::Text if shortcuts() => {
+            // Only while URLs teach nothing: on a page whose links teach,
+            // each costs the search and saves nothing.
+            Mode::Text if shortcuts() && judged.quick_urls => {
                 let quick = judged.text_url_prefix(region, m, host);
                 if let Some(q) = quick.filter(|q| q.same) {
                     judged.prefix = Some(q);
                     judged.prefix_to = id_end + run::<true>(region, id_end);
+                    judged.quick_urls = false;
                 }
                 quick
             }
@@ -817,7 +820,7 @@ impl Patterns {
                                         ))
                             }
                         };
-                        judged.cut_off = cut_off;
+                        (judged.cut_off, judged.quick_urls) = (cut_off, !same);
                         if !same && shortcuts() {
                             judged.skip_url(region, id_end);
                         }
@@ -920,6 +923,10 @@ struct Judged {
     /// its parameters before that take the same verdict with no search.
     prefix: Option<Prefix>,
     prefix_to: usize,
+    /// Text: the last URL judged taught nothing, so the next is first
+    /// judged from its bytes before the match (see
+    /// [`Judged::text_url_prefix`]).
+    quick_urls: bool,
     /// Text: the last link judged, or one dropped from the last packed
     /// block, was cut off from its URL by JSON structure (see
     /// [`crate::swar::after_structure_bits`]).
@@ -994,6 +1001,7 @@ impl Judged {
             skip_to: 0,
             prefix: None,
             prefix_to: 0,
+            quick_urls: false,
             cut_off: false,
             blocks: [(0, 0); 4],
         }
