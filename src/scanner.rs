@@ -735,12 +735,12 @@ impl Patterns {
                     Some(same) => same,
                     None => {
                         let eq = region[start..m].iter().position(|&c| c == b'=');
-                        let attr = eq.map_or(&b""[..], |eq| &region[start..start + eq]);
+                        let attr = eq.map(|eq| (eq, attribute(&region[start..start + eq])));
                         // A URL attribute's value up to the match may
                         // decide (see same_site_prefix); a refresh's
                         // `content` is read whole.
-                        let decided = match eq {
-                            Some(eq) if attribute(attr) == Attribute::Url => {
+                        let decided = match attr {
+                            Some((eq, Attribute::Url)) => {
                                 let value = &region[start + eq + 1..m];
                                 let value = match value.first() {
                                     Some(b'"' | b'\'') => &value[1..],
@@ -748,7 +748,7 @@ impl Patterns {
                                 };
                                 same_site_prefix(value, host)
                             }
-                            Some(_) if attribute(attr) == Attribute::Refresh => None,
+                            Some((_, Attribute::Refresh)) => None,
                             _ => Some(false),
                         };
                         let same = match decided {
@@ -912,11 +912,11 @@ struct Judged {
     tag_end: usize,
     /// Link parameters before this need no judging: they fall in a token
     /// (HTML) or a URL (text) that teaches nothing (a token is never split
-    /// between regions, so this holds however the body is cut). Only links: whether a link
-    /// match was judged at all depends on the last id reported, which
-    /// depends on where buffers end, so nothing else may depend on it (a
-    /// JSON member or form field in the same token is judged as if the
-    /// link were not there).
+    /// between regions, so this holds however the body is cut). Only
+    /// links: whether a link match was judged at all depends on the last
+    /// id reported, which depends on where buffers end, so nothing else
+    /// may depend on it (a JSON member or form field in the same token is
+    /// judged as if the link were not there).
     skip_to: usize,
     /// Text: a URL decided by its bytes up to a parameter as same-site
     /// (see [`Judged::text_url_prefix`]), and where it surely goes on to:
@@ -1205,18 +1205,18 @@ impl Judged {
     /// bounded; `None` leaves every question to [`Patterns::link_at`]'s
     /// token, which then takes this verdict for a URL starting there.
     #[inline(always)]
-    fn text_url_prefix(&mut self, region: &[u8], m: usize, host: &[u8]) -> Option<Prefix> {
+    fn text_url_prefix(&self, region: &[u8], m: usize, host: &[u8]) -> Option<Prefix> {
         // `m - 1` holds the parameter's separator, which is no stop. A
-        // quote or delimiter right before it starts the URL there: relative
-        // unless JSON structure cuts it off, told by that byte alone with
-        // no search (a comma is looked at below).
+        // quote or delimiter right before it starts the URL there, told by
+        // that byte alone: relative (left to the token, whose judging costs
+        // no more) unless JSON structure cuts it off (a comma is looked at
+        // below).
         let before = match m {
             2.. => region[m - 2],
             // At the region's start: what came before is not known here.
             _ => return None,
         };
         let (start, cut_off) = if is_url_quote(before) {
-            // Relative: the token's own judging costs no more.
             return None;
         } else if crate::swar::is_delimiter::<true>(before) {
             if !crate::swar::is_structure(before) {
@@ -1235,8 +1235,7 @@ impl Judged {
             Some(false)
         } else if !(first.is_ascii_alphabetic() || first == b'/') {
             // Neither a scheme nor `//` (nor `data:`) starts with this
-            // byte (the separator, when the URL starts at it): relative,
-            // wherever it ends.
+            // byte: relative, wherever it ends.
             Some(true)
         } else {
             same_site_prefix(text_url(&region[start..m]), host)
