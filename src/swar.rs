@@ -758,6 +758,19 @@ mod tests {
         }
     }
 
+    /// At least `len` bytes of `pieces` picked at random (xorshift from
+    /// `seed`, which moves on).
+    fn pieced(pieces: &[&[u8]], len: usize, seed: &mut u64) -> Vec<u8> {
+        let mut s = Vec::new();
+        while s.len() < len {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            s.extend_from_slice(pieces[*seed as usize % pieces.len()]);
+        }
+        s
+    }
+
     #[test]
     fn structure_runs_agree_with_a_byte_loop() {
         // For each byte: whether the nearest stop before it (a delimiter
@@ -787,13 +800,7 @@ mod tests {
         ];
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..4000 {
-            let mut s = Vec::new();
-            while s.len() < 70 {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                s.extend_from_slice(pieces[seed as usize % pieces.len()]);
-            }
+            let s = pieced(&pieces, 70, &mut seed);
             let len = [64, 63, 20, 1, 0][(seed >> 40) as usize % 5];
             check(&s[..len], seed >> 50 & 1 == 1);
         }
@@ -858,13 +865,7 @@ mod tests {
         ];
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..3000 {
-            let mut s = Vec::new();
-            while s.len() < 40 {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                s.extend_from_slice(pieces[seed as usize % pieces.len()]);
-            }
+            let s = pieced(&pieces, 40, &mut seed);
             for to in 0..=s.len() {
                 check(&s, to);
             }
